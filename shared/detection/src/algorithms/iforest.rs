@@ -1,0 +1,351 @@
+//! Isolation Forest (Liu, Ting & Zhou 2008), following scikit-learn's `IsolationForest`:
+//! each tree is grown on `max_samples` rows drawn without replacement, splitting on a
+//! random non-constant feature at a uniform random threshold, down to
+//! `ceil(log2(max_samples))` levels. The score is `2^(-E[h(x)] / c(max_samples))` in (0, 1],
+//! higher = more anomalous.
+
+use ndarray::{ArrayView1, ArrayView2};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, RngExt, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Detector, Fitted, FittedDetector, column_medians, occlusion_contributions, score_rows,
+};
+use crate::error::{Result, invalid};
+use crate::stats::{average_path_length, check_data};
+
+/// Parameters of [`IsolationForest`](FittedIsolationForest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IsolationForestParams {
+    /// Number of trees (1–10,000; default 100).
+    pub n_estimators: usize,
+    /// Rows sampled per tree, capped at the number of rows (2–1,000,000; default 256).
+    pub max_samples: usize,
+}
+
+impl Default for IsolationForestParams {
+    fn default() -> Self {
+        Self {
+            n_estimators: 100,
+            max_samples: 256,
+        }
+    }
+}
+
+/// One node of a flattened tree. Leaves carry their whole path-length contribution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Node {
+    /// Split feature, or `u32::MAX` for a leaf.
+    feature: u32,
+    /// Split threshold (`x <= threshold` goes left); for a leaf, `depth + c(size)`.
+    value: f64,
+    /// Index of the left child; the right child follows the left subtree.
+    left: u32,
+    right: u32,
+}
+
+const LEAF: u32 = u32::MAX;
+
+/// One isolation tree, nodes in depth-first order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Tree {
+    nodes: Vec<Node>,
+}
+
+impl Tree {
+    fn path_length(&self, row: ArrayView1<'_, f64>) -> f64 {
+        let mut i = 0usize;
+        loop {
+            let node = &self.nodes[i];
+            if node.feature == LEAF {
+                return node.value;
+            }
+            i = if row[node.feature as usize] <= node.value {
+                node.left as usize
+            } else {
+                node.right as usize
+            };
+        }
+    }
+}
+
+/// A fitted Isolation Forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedIsolationForest {
+    trees: Vec<Tree>,
+    n_features: usize,
+    /// `c(max_samples)`: the normaliser of the mean path length.
+    normaliser: f64,
+    /// Training medians, used for occlusion explanations.
+    reference: Vec<f64>,
+}
+
+struct TreeBuilder<'a> {
+    data: ArrayView2<'a, f64>,
+    max_depth: usize,
+    nodes: Vec<Node>,
+    rng: Xoshiro256PlusPlus,
+    features: Vec<usize>,
+}
+
+impl TreeBuilder<'_> {
+    fn leaf(&mut self, depth: usize, size: usize) -> u32 {
+        self.nodes.push(Node {
+            feature: LEAF,
+            value: depth as f64 + average_path_length(size),
+            left: 0,
+            right: 0,
+        });
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn grow(&mut self, rows: &mut [usize], depth: usize) -> u32 {
+        if depth >= self.max_depth || rows.len() <= 1 {
+            return self.leaf(depth, rows.len());
+        }
+        // Draw features in random order until one is not constant in this node, as
+        // scikit-learn's random splitter does; an all-constant node is a leaf.
+        let n_features = self.features.len();
+        let mut remaining = n_features;
+        let split = loop {
+            if remaining == 0 {
+                break None;
+            }
+            let pick = self.rng.random_range(0..remaining);
+            self.features.swap(pick, remaining - 1);
+            let feature = self.features[remaining - 1];
+            remaining -= 1;
+            let (lo, hi) = rows
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                    let v = self.data[[r, feature]];
+                    (lo.min(v), hi.max(v))
+                });
+            if hi > lo {
+                let mut threshold = lo + (hi - lo) * self.rng.random::<f64>();
+                if threshold >= hi {
+                    threshold = lo;
+                }
+                break Some((feature, threshold));
+            }
+        };
+        let Some((feature, threshold)) = split else {
+            return self.leaf(depth, rows.len());
+        };
+        // Partition rows: `<= threshold` first.
+        let mut mid = 0;
+        for i in 0..rows.len() {
+            if self.data[[rows[i], feature]] <= threshold {
+                rows.swap(i, mid);
+                mid += 1;
+            }
+        }
+        let index = self.nodes.len();
+        self.nodes.push(Node {
+            feature: feature as u32,
+            value: threshold,
+            left: 0,
+            right: 0,
+        });
+        let (left_rows, right_rows) = rows.split_at_mut(mid);
+        let left = self.grow(left_rows, depth + 1);
+        let right = self.grow(right_rows, depth + 1);
+        self.nodes[index].left = left;
+        self.nodes[index].right = right;
+        index as u32
+    }
+}
+
+impl IsolationForestParams {
+    fn fit_tree(&self, data: ArrayView2<'_, f64>, sample_size: usize, seed: u64) -> Tree {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        // Partial Fisher–Yates: the first `sample_size` entries are a uniform sample.
+        let n = data.nrows();
+        let mut rows: Vec<usize> = if sample_size == n {
+            (0..n).collect()
+        } else {
+            sample_without_replacement(&mut rng, n, sample_size)
+        };
+        let max_depth = (sample_size.max(2) as f64).log2().ceil() as usize;
+        let mut builder = TreeBuilder {
+            data,
+            max_depth,
+            nodes: Vec::with_capacity(2 * sample_size),
+            rng,
+            features: (0..data.ncols()).collect(),
+        };
+        builder.grow(&mut rows, 0);
+        Tree {
+            nodes: builder.nodes,
+        }
+    }
+}
+
+/// `k` distinct indices from `0..n`, uniformly (Floyd's algorithm would also do; a sparse
+/// Fisher–Yates keeps memory at O(k) for large `n`).
+fn sample_without_replacement(rng: &mut impl Rng, n: usize, k: usize) -> Vec<usize> {
+    let mut swapped = std::collections::HashMap::with_capacity(2 * k);
+    let mut out = Vec::with_capacity(k);
+    for i in 0..k {
+        let j = rng.random_range(i..n);
+        let vj = *swapped.get(&j).unwrap_or(&j);
+        let vi = *swapped.get(&i).unwrap_or(&i);
+        swapped.insert(j, vi);
+        out.push(vj);
+    }
+    out
+}
+
+impl Detector for IsolationForestParams {
+    type Fitted = FittedIsolationForest;
+
+    fn validate(&self) -> Result<()> {
+        if !(1..=10_000).contains(&self.n_estimators) {
+            return Err(invalid(
+                "n_estimators",
+                format!("must be between 1 and 10000, got {}", self.n_estimators),
+            ));
+        }
+        if !(2..=1_000_000).contains(&self.max_samples) {
+            return Err(invalid(
+                "max_samples",
+                format!("must be between 2 and 1000000, got {}", self.max_samples),
+            ));
+        }
+        Ok(())
+    }
+
+    fn fit(&self, data: ArrayView2<'_, f64>, seed: u64) -> Result<Fitted<FittedIsolationForest>> {
+        self.validate()?;
+        check_data(data, "iforest", 2)?;
+        let sample_size = self.max_samples.min(data.nrows());
+        // Each tree gets its own seed derived from the forest seed, so the forest is the
+        // same whatever the number of threads.
+        let mut seeder = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let seeds: Vec<u64> = (0..self.n_estimators).map(|_| seeder.random()).collect();
+        let trees: Vec<Tree> = seeds
+            .par_iter()
+            .map(|&s| self.fit_tree(data, sample_size, s))
+            .collect();
+        let model = FittedIsolationForest {
+            trees,
+            n_features: data.ncols(),
+            normaliser: average_path_length(sample_size),
+            reference: column_medians(data),
+        };
+        let training_scores = model.score(data);
+        Ok(Fitted {
+            model,
+            training_scores,
+        })
+    }
+}
+
+impl FittedIsolationForest {
+    fn score_one(&self, row: ArrayView1<'_, f64>) -> f64 {
+        let total: f64 = self.trees.iter().map(|t| t.path_length(row)).sum();
+        let mean = total / self.trees.len() as f64;
+        if self.normaliser > 0.0 {
+            2f64.powf(-mean / self.normaliser)
+        } else {
+            1.0
+        }
+    }
+}
+
+impl FittedDetector for FittedIsolationForest {
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
+        score_rows(data, |row| self.score_one(row))
+    }
+
+    fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
+        occlusion_contributions(row, &self.reference, |r| self.score_one(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, array};
+
+    fn blob_with_outlier() -> Array2<f64> {
+        // A filled 20 × 10 grid on [0, 1] × [0, 0.5] and one far point.
+        let mut rows: Vec<[f64; 2]> = (0..200)
+            .map(|i| [(i % 20) as f64 / 19.0, (i / 20) as f64 / 18.0])
+            .collect();
+        rows.push([8.0, -7.0]);
+        Array2::from(rows)
+    }
+
+    #[test]
+    fn isolates_the_far_point() {
+        let data = blob_with_outlier();
+        let fit = IsolationForestParams::default()
+            .fit(data.view(), 7)
+            .unwrap();
+        let scores = fit.training_scores;
+        let max_idx = (0..scores.len())
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+            .unwrap();
+        assert_eq!(max_idx, 200);
+        assert!(scores.iter().all(|&s| s > 0.0 && s <= 1.0));
+    }
+
+    #[test]
+    fn same_seed_same_scores_different_seed_different() {
+        let data = blob_with_outlier();
+        let p = IsolationForestParams::default();
+        let a = p.fit(data.view(), 1).unwrap().training_scores;
+        let b = p.fit(data.view(), 1).unwrap().training_scores;
+        let c = p.fit(data.view(), 2).unwrap().training_scores;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        let p = IsolationForestParams {
+            n_estimators: 0,
+            ..Default::default()
+        };
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("n_estimators"), "{err}");
+        let p = IsolationForestParams {
+            max_samples: 1,
+            ..Default::default()
+        };
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_samples")
+        );
+    }
+
+    #[test]
+    fn explanation_blames_the_shifted_feature() {
+        let data = blob_with_outlier();
+        let fit = IsolationForestParams::default()
+            .fit(data.view(), 3)
+            .unwrap();
+        let c = fit.model.contributions(array![0.5, 9.0].view());
+        assert!(c[1] > c[0], "{c:?}");
+    }
+
+    #[test]
+    fn constant_data_gives_equal_scores() {
+        let data = Array2::from_elem((50, 3), 1.5);
+        let fit = IsolationForestParams::default()
+            .fit(data.view(), 0)
+            .unwrap();
+        let first = fit.training_scores[0];
+        assert!(fit.training_scores.iter().all(|&s| s == first));
+    }
+}

@@ -1,0 +1,91 @@
+//! One module per detector. Each follows the same shape: a params struct with defaults and
+//! `validate`, `Detector::fit` → a fitted model, `FittedDetector::score` on new rows.
+
+use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::error::Result;
+
+pub mod ecod;
+pub mod hbos;
+pub mod iforest;
+pub mod knn;
+pub mod lof;
+pub mod mad;
+pub mod pca;
+pub mod rcf;
+
+/// A detector's validated parameters: fitting turns them into a fitted model.
+pub trait Detector {
+    /// The model that `fit` produces.
+    type Fitted: FittedDetector;
+
+    /// Checks every parameter; the error names the first bad one.
+    fn validate(&self) -> Result<()>;
+
+    /// Fits on `data` (rows × features, all finite) and returns the model together with
+    /// the training scores. Training scores follow PyOD's `decision_scores_`: for
+    /// neighbour methods a row is not its own neighbour, which is why they are returned
+    /// here rather than recomputed with [`FittedDetector::score`].
+    fn fit(&self, data: ArrayView2<'_, f64>, seed: u64) -> Result<Fitted<Self::Fitted>>;
+}
+
+/// The result of fitting: the model and one score per training row.
+#[derive(Debug, Clone)]
+pub struct Fitted<M> {
+    /// The fitted model.
+    pub model: M,
+    /// One score per training row, higher = more anomalous.
+    pub training_scores: Vec<f64>,
+}
+
+/// A fitted model that scores new rows without refitting on them.
+pub trait FittedDetector {
+    /// Number of features the model was fitted on.
+    fn n_features(&self) -> usize;
+
+    /// Scores rows (already checked for shape and finiteness), higher = more anomalous.
+    fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64>;
+
+    /// Per-feature contributions to the anomaly of one row (≥ 0, larger = more to blame).
+    fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64>;
+}
+
+/// Scores every row in parallel (rayon; one thread when the pool has one).
+pub(crate) fn score_rows<F>(data: ArrayView2<'_, f64>, score_one: F) -> Vec<f64>
+where
+    F: Fn(ArrayView1<'_, f64>) -> f64 + Sync + Send,
+{
+    (0..data.nrows())
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|i| score_one(data.row(i)))
+        .collect()
+}
+
+/// Per-column medians: the reference point for occlusion explanations.
+pub(crate) fn column_medians(data: ArrayView2<'_, f64>) -> Vec<f64> {
+    data.axis_iter(Axis(1))
+        .map(|col| crate::stats::median_in_place(&mut col.to_vec()))
+        .collect()
+}
+
+/// Occlusion contributions for models without an additive score: how much the score drops
+/// when one feature is replaced by its training median (clamped at 0).
+pub(crate) fn occlusion_contributions(
+    row: ArrayView1<'_, f64>,
+    reference: &[f64],
+    score_one: impl Fn(ArrayView1<'_, f64>) -> f64,
+) -> Vec<f64> {
+    let base = score_one(row);
+    let mut probe: Array1<f64> = row.to_owned();
+    (0..row.len())
+        .map(|j| {
+            let original = probe[j];
+            probe[j] = reference[j];
+            let occluded = score_one(probe.view());
+            probe[j] = original;
+            (base - occluded).max(0.0)
+        })
+        .collect()
+}

@@ -1,0 +1,316 @@
+//! Ensembles: several detectors fitted on the same rows, each member's scores standardised
+//! with its own training mean and standard deviation (PyOD's `standardizer`), then combined
+//! by mean, max, median or a weighted mean.
+//!
+//! Explanation: each member's contributions are turned into shares (summing to 1) and
+//! averaged with the combination's weights (equal weights for mean/max/median).
+
+use ndarray::{ArrayView1, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use crate::algorithms::{Detector, Fitted, FittedDetector};
+use crate::error::{Result, invalid};
+use crate::registry::{AlgorithmParams, FittedModel};
+use crate::stats::{check_data, mean_std, median_in_place};
+
+/// How standardised member scores are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Combination {
+    /// Average.
+    #[default]
+    Mean,
+    /// Maximum.
+    Max,
+    /// Median.
+    Median,
+    /// Weighted average with `weights`.
+    Weighted,
+}
+
+/// Parameters of an ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnsembleParams {
+    /// Member detectors (2–16, no nested ensembles).
+    pub members: Vec<AlgorithmParams>,
+    /// Combination rule (default mean).
+    pub combination: Combination,
+    /// One positive weight per member; required for and only for `weighted`.
+    pub weights: Option<Vec<f64>>,
+}
+
+impl Default for EnsembleParams {
+    fn default() -> Self {
+        use crate::algorithms::{ecod, iforest, knn, pca};
+        Self {
+            members: vec![
+                AlgorithmParams::Iforest(iforest::IsolationForestParams::default()),
+                AlgorithmParams::Ecod(ecod::EcodParams::default()),
+                AlgorithmParams::Copod(ecod::CopodParams::default()),
+                AlgorithmParams::Pca(pca::PcaParams::default()),
+                AlgorithmParams::Knn(knn::KnnParams::default()),
+            ],
+            combination: Combination::Mean,
+            weights: None,
+        }
+    }
+}
+
+/// One fitted member with the statistics that standardise its scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Member {
+    model: FittedModel,
+    mean: f64,
+    std: f64,
+}
+
+impl Member {
+    fn standardise(&self, score: f64) -> f64 {
+        if self.std > 0.0 {
+            (score - self.mean) / self.std
+        } else {
+            score - self.mean
+        }
+    }
+}
+
+/// A fitted ensemble.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FittedEnsemble {
+    members: Vec<Member>,
+    combination: Combination,
+    weights: Vec<f64>,
+}
+
+impl Detector for EnsembleParams {
+    type Fitted = FittedEnsemble;
+
+    fn validate(&self) -> Result<()> {
+        if !(2..=16).contains(&self.members.len()) {
+            return Err(invalid(
+                "members",
+                format!(
+                    "an ensemble needs 2 to 16 members, got {}",
+                    self.members.len()
+                ),
+            ));
+        }
+        for member in &self.members {
+            if matches!(member, AlgorithmParams::Ensemble(_)) {
+                return Err(invalid("members", "an ensemble cannot contain an ensemble"));
+            }
+            member.validate()?;
+        }
+        match (&self.combination, &self.weights) {
+            (Combination::Weighted, None) => {
+                return Err(invalid(
+                    "weights",
+                    "required when combination is `weighted`",
+                ));
+            }
+            (Combination::Weighted, Some(w)) => {
+                if w.len() != self.members.len() {
+                    return Err(invalid(
+                        "weights",
+                        format!("{} weights for {} members", w.len(), self.members.len()),
+                    ));
+                }
+                if w.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(invalid("weights", "every weight must be a positive number"));
+                }
+            }
+            (_, Some(_)) => {
+                return Err(invalid("weights", "only used with combination `weighted`"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn fit(&self, data: ArrayView2<'_, f64>, seed: u64) -> Result<Fitted<FittedEnsemble>> {
+        self.validate()?;
+        check_data(data, "ensemble", 2)?;
+        let mut members = Vec::with_capacity(self.members.len());
+        let mut standardised: Vec<Vec<f64>> = Vec::with_capacity(self.members.len());
+        for (i, params) in self.members.iter().enumerate() {
+            let fitted = params.fit(data, seed.wrapping_add(i as u64))?;
+            let (mean, std) = mean_std(fitted.training_scores.iter().copied());
+            let member = Member {
+                model: fitted.model,
+                mean,
+                std,
+            };
+            standardised.push(
+                fitted
+                    .training_scores
+                    .iter()
+                    .map(|&s| member.standardise(s))
+                    .collect(),
+            );
+            members.push(member);
+        }
+        let weights = match self.combination {
+            Combination::Weighted => self.weights.clone().unwrap_or_default(),
+            _ => vec![1.0; members.len()],
+        };
+        let model = FittedEnsemble {
+            members,
+            combination: self.combination,
+            weights,
+        };
+        let training_scores = model.combine_columns(&standardised, data.nrows());
+        Ok(Fitted {
+            model,
+            training_scores,
+        })
+    }
+}
+
+impl FittedEnsemble {
+    fn combine(&self, values: &mut [f64]) -> f64 {
+        match self.combination {
+            Combination::Mean => values.iter().sum::<f64>() / values.len() as f64,
+            Combination::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            Combination::Median => median_in_place(values),
+            Combination::Weighted => {
+                let total: f64 = self.weights.iter().sum();
+                values
+                    .iter()
+                    .zip(&self.weights)
+                    .map(|(v, w)| v * w)
+                    .sum::<f64>()
+                    / total
+            }
+        }
+    }
+
+    fn combine_columns(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        let mut buf = vec![0.0; columns.len()];
+        (0..rows)
+            .map(|i| {
+                for (b, col) in buf.iter_mut().zip(columns) {
+                    *b = col[i];
+                }
+                self.combine(&mut buf)
+            })
+            .collect()
+    }
+}
+
+impl FittedDetector for FittedEnsemble {
+    fn n_features(&self) -> usize {
+        self.members.first().map_or(0, |m| m.model.n_features())
+    }
+
+    fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
+        let columns: Vec<Vec<f64>> = self
+            .members
+            .iter()
+            .map(|m| {
+                m.model
+                    .score(data)
+                    .into_iter()
+                    .map(|s| m.standardise(s))
+                    .collect()
+            })
+            .collect();
+        self.combine_columns(&columns, data.nrows())
+    }
+
+    fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
+        let mut out = vec![0.0; row.len()];
+        let total_weight: f64 = self.weights.iter().sum();
+        for (member, w) in self.members.iter().zip(&self.weights) {
+            let c = member.model.contributions(row);
+            let sum: f64 = c.iter().sum();
+            if sum > 0.0 {
+                for (o, v) in out.iter_mut().zip(&c) {
+                    *o += w / total_weight * v / sum;
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn data() -> Array2<f64> {
+        let mut rows: Vec<[f64; 2]> = (0..120)
+            .map(|i| [(i % 11) as f64, (i % 7) as f64])
+            .collect();
+        rows.push([40.0, 3.0]);
+        Array2::from(rows)
+    }
+
+    #[test]
+    fn default_ensemble_ranks_the_outlier_first() {
+        let fit = EnsembleParams::default().fit(data().view(), 0).unwrap();
+        let s = &fit.training_scores;
+        let top = (0..s.len()).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+        assert_eq!(top, 120);
+        let c = fit.model.contributions(data().row(120));
+        assert!(c[0] > c[1]);
+        assert!((c.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn combinations_differ_and_new_scores_match_training() {
+        let d = data();
+        for combination in [Combination::Mean, Combination::Max, Combination::Median] {
+            let p = EnsembleParams {
+                combination,
+                ..Default::default()
+            };
+            let fit = p.fit(d.view(), 0).unwrap();
+            // ECOD/PCA/iforest score the same on re-scoring; KNN includes self, so compare
+            // only on a model without neighbour members.
+            assert_eq!(fit.training_scores.len(), 121);
+        }
+        let p = EnsembleParams {
+            members: vec![
+                AlgorithmParams::default_for("ecod").unwrap(),
+                AlgorithmParams::default_for("pca").unwrap(),
+            ],
+            combination: Combination::Weighted,
+            weights: Some(vec![3.0, 1.0]),
+        };
+        let fit = p.fit(d.view(), 0).unwrap();
+        let again = fit.model.score(d.view());
+        for (a, b) in again.iter().zip(&fit.training_scores) {
+            assert!((a - b).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn validation_errors_name_the_problem() {
+        let p = EnsembleParams {
+            combination: Combination::Weighted,
+            ..Default::default()
+        };
+        assert!(p.validate().unwrap_err().to_string().contains("weights"));
+        let p = EnsembleParams {
+            members: vec![AlgorithmParams::default_for("ecod").unwrap()],
+            ..Default::default()
+        };
+        assert!(p.validate().unwrap_err().to_string().contains("2 to 16"));
+        let nested = EnsembleParams {
+            members: vec![
+                AlgorithmParams::Ensemble(EnsembleParams::default()),
+                AlgorithmParams::default_for("ecod").unwrap(),
+            ],
+            ..Default::default()
+        };
+        assert!(
+            nested
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot contain")
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Small numeric helpers shared by the detectors.
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DetectionError, Result};
+
+/// Checks that `data` is a non-empty matrix of finite numbers with at least `min_rows` rows.
+pub(crate) fn check_data(
+    data: ArrayView2<'_, f64>,
+    algorithm: &'static str,
+    min_rows: usize,
+) -> Result<()> {
+    if data.nrows() == 0 {
+        return Err(DetectionError::EmptyInput);
+    }
+    if data.ncols() == 0 {
+        return Err(DetectionError::NoFeatures);
+    }
+    if data.nrows() < min_rows {
+        return Err(DetectionError::TooFewRows {
+            algorithm,
+            min: min_rows,
+            got: data.nrows(),
+        });
+    }
+    check_finite(data)
+}
+
+/// Checks that every value is finite.
+pub(crate) fn check_finite(data: ArrayView2<'_, f64>) -> Result<()> {
+    for (row, values) in data.rows().into_iter().enumerate() {
+        if let Some((column, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(DetectionError::NonFinite {
+                row,
+                column,
+                value: value.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the column count of data to be scored against a fitted model.
+pub(crate) fn check_features(data: ArrayView2<'_, f64>, expected: usize) -> Result<()> {
+    if data.ncols() != expected {
+        return Err(DetectionError::FeatureMismatch {
+            expected,
+            got: data.ncols(),
+        });
+    }
+    if data.nrows() == 0 {
+        return Err(DetectionError::EmptyInput);
+    }
+    check_finite(data)
+}
+
+/// Mean and population standard deviation (ddof = 0, as numpy and scikit-learn's scaler).
+pub(crate) fn mean_std(values: impl ExactSizeIterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Median of a slice (the slice is reordered). Empty → NaN.
+pub(crate) fn median_in_place(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mid = n / 2;
+    let (_, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = values[..mid]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        (lower + upper) / 2.0
+    }
+}
+
+/// Median and median absolute deviation (unscaled) of `values`.
+pub(crate) fn median_mad(values: &[f64]) -> (f64, f64) {
+    let mut buf = values.to_vec();
+    let median = median_in_place(&mut buf);
+    for v in &mut buf {
+        *v = (*v - median).abs();
+    }
+    (median, median_in_place(&mut buf))
+}
+
+/// Percentile `q` (0–100) of sorted values with numpy's default linear interpolation.
+pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let pos = (q / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            let frac = pos - lo as f64;
+            sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+        }
+    }
+}
+
+/// Sample skewness, biased (scipy.stats.skew's default, Fisher–Pearson).
+pub(crate) fn skewness(values: impl ExactSizeIterator<Item = f64> + Clone) -> f64 {
+    let n = values.len().max(1) as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let (m2, m3) = values.fold((0.0, 0.0), |(m2, m3), v| {
+        let d = v - mean;
+        (m2 + d * d, m3 + d * d * d)
+    });
+    let (m2, m3) = (m2 / n, m3 / n);
+    // scipy returns 0 for (numerically) constant data.
+    if m2 <= (f64::EPSILON * mean.abs()).powi(2) || m2 == 0.0 {
+        0.0
+    } else {
+        m3 / m2.powf(1.5)
+    }
+}
+
+/// The training score distribution of a fitted model, kept as a compact quantile table.
+///
+/// Up to [`ScoreDistribution::MAX_POINTS`] evenly spaced quantiles of the training scores
+/// (all of them when there are fewer), so that percentiles, grades and the automatic
+/// threshold of a stored model can be computed without the training data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreDistribution {
+    /// Ascending quantiles; `quantiles[0]` is the minimum, the last one the maximum.
+    pub quantiles: Vec<f64>,
+    /// Number of training scores the table summarises.
+    pub count: usize,
+    /// Mean of the training scores.
+    pub mean: f64,
+    /// Population standard deviation of the training scores.
+    pub std: f64,
+    /// Median of the training scores.
+    pub median: f64,
+    /// Median absolute deviation (unscaled) of the training scores.
+    pub mad: f64,
+}
+
+impl ScoreDistribution {
+    /// Largest number of quantiles kept.
+    pub const MAX_POINTS: usize = 4097;
+
+    /// Summarises training scores. Scores must be finite.
+    pub fn from_scores(scores: &[f64]) -> Self {
+        let mut sorted = scores.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let (mean, std) = mean_std(sorted.iter().copied());
+        let (median, mad) = median_mad(&sorted);
+        let quantiles = if sorted.len() <= Self::MAX_POINTS {
+            sorted
+        } else {
+            (0..Self::MAX_POINTS)
+                .map(|i| {
+                    percentile_sorted(&sorted, 100.0 * i as f64 / (Self::MAX_POINTS - 1) as f64)
+                })
+                .collect()
+        };
+        Self {
+            quantiles,
+            count: scores.len(),
+            mean,
+            std,
+            median,
+            mad,
+        }
+    }
+
+    /// Percentile `q` (0–100) of the training scores.
+    pub fn percentile(&self, q: f64) -> f64 {
+        percentile_sorted(&self.quantiles, q)
+    }
+
+    /// Fraction of training scores below `score`, interpolated, in [0, 1]: the grade.
+    pub fn grade(&self, score: f64) -> f64 {
+        let q = &self.quantiles;
+        let n = q.len();
+        if n == 0 || score.is_nan() {
+            return 0.0;
+        }
+        if score < q[0] {
+            return 0.0;
+        }
+        if score >= q[n - 1] {
+            return 1.0;
+        }
+        // First index with q[i] > score; score lies in [q[i-1], q[i]).
+        let i = q.partition_point(|&v| v <= score);
+        let lo = q[i - 1];
+        let hi = q[i];
+        let frac = if hi > lo {
+            (score - lo) / (hi - lo)
+        } else {
+            0.0
+        };
+        ((i - 1) as f64 + frac) / (n - 1) as f64
+    }
+
+    /// Standardises a score with the training mean and standard deviation.
+    pub fn z_score(&self, score: f64) -> f64 {
+        if self.std > 0.0 {
+            (score - self.mean) / self.std
+        } else {
+            score - self.mean
+        }
+    }
+}
+
+/// Average path length of an unsuccessful search in a binary search tree of `n` items:
+/// the normaliser of Isolation Forest (Liu et al. 2008), as in scikit-learn.
+pub(crate) fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+            2.0 * ((n - 1.0).ln() + EULER_GAMMA) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_even_and_odd_lengths() {
+        assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn percentile_matches_numpy_linear() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert!((percentile_sorted(&v, 90.0) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile_sorted(&v, 0.0), 1.0);
+        assert_eq!(percentile_sorted(&v, 100.0), 4.0);
+    }
+
+    #[test]
+    fn skewness_matches_scipy() {
+        // scipy.stats.skew([1, 2, 3, 10]) = 45 / 12.5^1.5
+        let s = skewness([1.0, 2.0, 3.0, 10.0].into_iter());
+        assert!((s - 45.0 / 12.5f64.powf(1.5)).abs() < 1e-12, "{s}");
+        assert_eq!(skewness([5.0, 5.0, 5.0].into_iter()), 0.0);
+    }
+
+    #[test]
+    fn grade_is_monotone_and_bounded() {
+        let d = ScoreDistribution::from_scores(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(d.grade(0.0), 0.0);
+        assert_eq!(d.grade(9.0), 1.0);
+        assert!((d.grade(3.0) - 0.5).abs() < 1e-12);
+        assert!(d.grade(3.5) > d.grade(3.0));
+    }
+
+    #[test]
+    fn quantile_table_is_capped() {
+        let scores: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let d = ScoreDistribution::from_scores(&scores);
+        assert_eq!(d.quantiles.len(), ScoreDistribution::MAX_POINTS);
+        assert!((d.percentile(90.0) - 89_999.1).abs() < 30.0);
+        assert!((d.grade(50_000.0) - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn path_length_normaliser() {
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        // c(256) from the Isolation Forest paper ≈ 10.24
+        assert!((average_path_length(256) - 10.244_770_920_116_851).abs() < 1e-9);
+    }
+}
