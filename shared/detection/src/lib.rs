@@ -27,6 +27,7 @@
 pub mod algorithms;
 pub mod ensemble;
 mod error;
+pub mod metrics;
 pub mod model;
 mod neighbors;
 pub mod registry;

@@ -1,0 +1,813 @@
+//! Reading tabular data: CSV (with or without header), JSON (array of arrays, array of
+//! objects, or an object of columns) and NDJSON, into a numeric matrix.
+//!
+//! Policies:
+//! - Header: CSV headers are detected (a first record with any non-numeric, non-empty
+//!   field is a header) unless forced; without one, columns are named `f0, f1, ...`.
+//! - Columns: `columns` keeps only the named columns (in that order); `ignore_columns`
+//!   drops them. An unknown name is an error listing the available columns.
+//! - Non-numeric values in a kept column are an error naming the column, row and value.
+//! - Missing values (empty, `NA`, `N/A`, `NaN`, `null`, `?`, JSON `null`, a missing key)
+//!   follow [`MissingPolicy`]; `error` (the default) names the row and column.
+//! - Infinite values are an error. Ragged rows are an error naming the row.
+//! - Row numbers in errors are 1-based data rows (the header is not counted).
+
+use std::collections::HashMap;
+
+use ndarray::Array2;
+use serde_json::Value;
+
+/// Input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values.
+    Csv,
+    /// A JSON document.
+    Json,
+    /// One JSON array or object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// Guesses the format from a file name's extension.
+    pub fn from_path(path: &str) -> Option<Self> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".csv") || lower.ends_with(".txt") {
+            Some(Self::Csv)
+        } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+            Some(Self::Ndjson)
+        } else if lower.ends_with(".json") {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+
+    /// Guesses the format from content: `[` or `{` first means JSON (several top-level
+    /// lines starting with `{`/`[` mean NDJSON), anything else CSV.
+    pub fn sniff(bytes: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]);
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        match lines.next() {
+            Some(first) if first.starts_with('{') || first.starts_with('[') => {
+                let first_closes = serde_json::from_str::<Value>(first).is_ok();
+                if first_closes && lines.next().is_some() {
+                    Self::Ndjson
+                } else {
+                    Self::Json
+                }
+            }
+            _ => Self::Csv,
+        }
+    }
+}
+
+/// What to do with a missing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingPolicy {
+    /// Fail, naming the row and column.
+    #[default]
+    Error,
+    /// Leave the row out (it is reported as dropped).
+    Drop,
+    /// Replace with the column mean of the present values.
+    Mean,
+    /// Replace with the column median of the present values.
+    Median,
+}
+
+impl std::str::FromStr for MissingPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "error" => Ok(Self::Error),
+            "drop" => Ok(Self::Drop),
+            "mean" => Ok(Self::Mean),
+            "median" => Ok(Self::Median),
+            other => Err(format!(
+                "unknown missing-value policy `{other}`; use error, drop, mean or median"
+            )),
+        }
+    }
+}
+
+/// Options for [`read_table`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Format; guessed from the content when `None`.
+    pub format: Option<Format>,
+    /// CSV header: `Some(true)` / `Some(false)` to force, `None` to detect.
+    pub header: Option<bool>,
+    /// Keep only these columns, in this order.
+    pub columns: Option<Vec<String>>,
+    /// Drop these columns.
+    pub ignore_columns: Vec<String>,
+    /// Missing-value policy.
+    pub missing: MissingPolicy,
+    /// A column to take out as labels (used by the benchmark, never given to detectors).
+    pub label_column: Option<String>,
+}
+
+/// A numeric table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Feature names, one per column of `data`.
+    pub columns: Vec<String>,
+    /// Rows × features.
+    pub data: Array2<f64>,
+    /// Index (0-based) in the input of each row of `data`; differs only when rows were
+    /// dropped.
+    pub source_rows: Vec<usize>,
+    /// Number of data rows in the input.
+    pub input_rows: usize,
+    /// Values of the label column, when one was asked for.
+    pub labels: Option<Vec<f64>>,
+}
+
+/// Why data could not be read.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The CSV is malformed.
+    #[error("malformed CSV at row {row}: {message}")]
+    Csv {
+        /// 1-based data row.
+        row: usize,
+        /// Parser message.
+        message: String,
+    },
+    /// The JSON is malformed or not of a supported shape.
+    #[error("malformed JSON{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    Json {
+        /// 1-based line (NDJSON) when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A row has a different number of fields than the first.
+    #[error("row {row} has {got} fields, expected {expected}")]
+    RaggedRow {
+        /// 1-based data row.
+        row: usize,
+        /// Fields expected.
+        expected: usize,
+        /// Fields found.
+        got: usize,
+    },
+    /// A value is not a number.
+    #[error(
+        "column `{column}` is not numeric: row {row} has {value:?} (ignore the column, e.g. --ignore-columns {column})"
+    )]
+    NonNumeric {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The value as text.
+        value: String,
+    },
+    /// A value is infinite.
+    #[error("column `{column}`, row {row}: value {value} is not a finite number")]
+    NonFinite {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The value as text.
+        value: String,
+    },
+    /// A value is missing and the policy is `error`.
+    #[error(
+        "missing value in column `{column}` at row {row} (choose --missing drop|mean|median to handle missing values)"
+    )]
+    Missing {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+    },
+    /// A column named in the options does not exist.
+    #[error("no column named `{name}`; columns are: {available}")]
+    UnknownColumn {
+        /// The name asked for.
+        name: String,
+        /// The input's columns.
+        available: String,
+    },
+    /// Nothing to score.
+    #[error("the input has no data rows")]
+    NoRows,
+    /// Every column was ignored.
+    #[error("no feature columns are left to use")]
+    NoColumns,
+    /// A column has only missing values, so mean/median imputation cannot fill it.
+    #[error("column `{0}` has no values to impute from")]
+    EmptyColumn(String),
+    /// The input is not UTF-8 text.
+    #[error("the input is not UTF-8 text: {0}")]
+    Encoding(String),
+}
+
+/// One raw cell before numeric conversion.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Missing,
+    Text(String),
+    Number(f64),
+}
+
+/// Raw table: names and rows of cells.
+struct RawTable {
+    names: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+const MISSING_MARKERS: &[&str] = &["", "na", "n/a", "nan", "null", "none", "?"];
+
+fn text_cell(field: &str) -> Cell {
+    let t = field.trim();
+    if MISSING_MARKERS.contains(&t.to_ascii_lowercase().as_str()) {
+        Cell::Missing
+    } else {
+        match t.parse::<f64>() {
+            Ok(v) => Cell::Number(v),
+            Err(_) => Cell::Text(t.to_string()),
+        }
+    }
+}
+
+fn default_names(n: usize) -> Vec<String> {
+    (0..n).map(|j| format!("f{j}")).collect()
+}
+
+fn read_csv(bytes: &[u8], header: Option<bool>) -> Result<RawTable, FormatError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let mut records = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| FormatError::Csv {
+            row: i + 1,
+            message: e.to_string(),
+        })?;
+        // Skip blank lines.
+        if record.len() == 1 && record[0].trim().is_empty() {
+            continue;
+        }
+        records.push(record);
+    }
+    let Some(first) = records.first() else {
+        return Err(FormatError::NoRows);
+    };
+    let has_header =
+        header.unwrap_or_else(|| first.iter().any(|f| matches!(text_cell(f), Cell::Text(_))));
+    let names: Vec<String> = if has_header {
+        first
+            .iter()
+            .enumerate()
+            .map(|(j, f)| {
+                if f.is_empty() {
+                    format!("f{j}")
+                } else {
+                    f.to_string()
+                }
+            })
+            .collect()
+    } else {
+        default_names(first.len())
+    };
+    let data_records = if has_header {
+        &records[1..]
+    } else {
+        &records[..]
+    };
+    let mut rows = Vec::with_capacity(data_records.len());
+    for (i, record) in data_records.iter().enumerate() {
+        if record.len() != names.len() {
+            return Err(FormatError::RaggedRow {
+                row: i + 1,
+                expected: names.len(),
+                got: record.len(),
+            });
+        }
+        rows.push(record.iter().map(text_cell).collect());
+    }
+    Ok(RawTable { names, rows })
+}
+
+fn json_cell(v: &Value) -> Cell {
+    match v {
+        Value::Null => Cell::Missing,
+        Value::Number(n) => n.as_f64().map_or(Cell::Text(n.to_string()), Cell::Number),
+        Value::String(s) => text_cell(s),
+        other => Cell::Text(other.to_string()),
+    }
+}
+
+/// Rows given as JSON values: arrays or objects (not mixed).
+fn rows_from_json(items: &[Value], line_numbers: bool) -> Result<RawTable, FormatError> {
+    let json_err = |i: usize, message: String| FormatError::Json {
+        line: line_numbers.then_some(i + 1),
+        message,
+    };
+    match items.first() {
+        None => Err(FormatError::NoRows),
+        Some(Value::Array(first)) => {
+            let names = default_names(first.len());
+            let mut rows = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let Value::Array(values) = item else {
+                    return Err(json_err(
+                        i,
+                        format!("row {} is not an array like the first row", i + 1),
+                    ));
+                };
+                if values.len() != names.len() {
+                    return Err(FormatError::RaggedRow {
+                        row: i + 1,
+                        expected: names.len(),
+                        got: values.len(),
+                    });
+                }
+                rows.push(values.iter().map(json_cell).collect());
+            }
+            Ok(RawTable { names, rows })
+        }
+        Some(Value::Object(_)) => {
+            let mut names: Vec<String> = Vec::new();
+            let mut index: HashMap<String, usize> = HashMap::new();
+            for (i, item) in items.iter().enumerate() {
+                let Value::Object(map) = item else {
+                    return Err(json_err(
+                        i,
+                        format!("row {} is not an object like the first row", i + 1),
+                    ));
+                };
+                for key in map.keys() {
+                    if !index.contains_key(key) {
+                        index.insert(key.clone(), names.len());
+                        names.push(key.clone());
+                    }
+                }
+            }
+            let rows = items
+                .iter()
+                .map(|item| {
+                    let mut row = vec![Cell::Missing; names.len()];
+                    if let Value::Object(map) = item {
+                        for (k, v) in map {
+                            row[index[k]] = json_cell(v);
+                        }
+                    }
+                    row
+                })
+                .collect();
+            Ok(RawTable { names, rows })
+        }
+        Some(other) => Err(json_err(
+            0,
+            format!("expected rows as arrays or objects, found {}", kind(other)),
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Columns given as a JSON object of equal-length arrays.
+fn columns_from_json(map: &serde_json::Map<String, Value>) -> Result<RawTable, FormatError> {
+    let names: Vec<String> = map.keys().cloned().collect();
+    let columns: Vec<&Vec<Value>> = map
+        .iter()
+        .map(|(k, v)| match v {
+            Value::Array(a) => Ok(a),
+            other => Err(FormatError::Json {
+                line: None,
+                message: format!("column `{k}` is {}, expected an array", kind(other)),
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    let n = columns.first().map_or(0, |c| c.len());
+    if let Some((name, col)) = names.iter().zip(&columns).find(|(_, c)| c.len() != n) {
+        return Err(FormatError::Json {
+            line: None,
+            message: format!("column `{name}` has {} values, expected {n}", col.len()),
+        });
+    }
+    let rows = (0..n)
+        .map(|i| columns.iter().map(|c| json_cell(&c[i])).collect())
+        .collect();
+    Ok(RawTable { names, rows })
+}
+
+fn read_json(bytes: &[u8]) -> Result<RawTable, FormatError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json {
+        line: Some(e.line()),
+        message: e.to_string(),
+    })?;
+    match &value {
+        Value::Array(items) => rows_from_json(items, false),
+        Value::Object(map) => {
+            // {"data": [...]} / {"records": [...]} wrappers, else an object of columns.
+            for key in ["data", "records", "rows"] {
+                if let Some(Value::Array(items)) = map.get(key) {
+                    return rows_from_json(items, false);
+                }
+            }
+            columns_from_json(map)
+        }
+        other => Err(FormatError::Json {
+            line: None,
+            message: format!(
+                "expected an array of rows or an object of columns, found {}",
+                kind(other)
+            ),
+        }),
+    }
+}
+
+fn read_ndjson(bytes: &[u8]) -> Result<RawTable, FormatError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| FormatError::Encoding(e.to_string()))?;
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| FormatError::Json {
+            line: Some(i + 1),
+            message: e.to_string(),
+        })?;
+        items.push(v);
+    }
+    rows_from_json(&items, true)
+}
+
+/// Reads `bytes` into a numeric [`Table`] following `options`.
+pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatError> {
+    let format = options.format.unwrap_or_else(|| Format::sniff(bytes));
+    let raw = match format {
+        Format::Csv => read_csv(bytes, options.header)?,
+        Format::Json => read_json(bytes)?,
+        Format::Ndjson => read_ndjson(bytes)?,
+    };
+    if raw.rows.is_empty() {
+        return Err(FormatError::NoRows);
+    }
+    select_and_convert(raw, options)
+}
+
+fn column_index(names: &[String], wanted: &str) -> Result<usize, FormatError> {
+    names
+        .iter()
+        .position(|n| n == wanted)
+        .ok_or_else(|| FormatError::UnknownColumn {
+            name: wanted.to_string(),
+            available: names.join(", "),
+        })
+}
+
+fn select_and_convert(raw: RawTable, options: &ReadOptions) -> Result<Table, FormatError> {
+    let label_index = options
+        .label_column
+        .as_deref()
+        .map(|l| column_index(&raw.names, l))
+        .transpose()?;
+    for name in &options.ignore_columns {
+        column_index(&raw.names, name)?;
+    }
+    let selected: Vec<usize> = match &options.columns {
+        Some(cols) => cols
+            .iter()
+            .map(|c| column_index(&raw.names, c))
+            .collect::<Result<_, _>>()?,
+        None => (0..raw.names.len())
+            .filter(|&j| Some(j) != label_index && !options.ignore_columns.contains(&raw.names[j]))
+            .collect(),
+    };
+    if selected.is_empty() {
+        return Err(FormatError::NoColumns);
+    }
+    let input_rows = raw.rows.len();
+    let mut values = Vec::with_capacity(input_rows * selected.len());
+    let mut source_rows = Vec::with_capacity(input_rows);
+    let mut missing_cells: Vec<(usize, usize)> = Vec::new(); // (kept row, column)
+    let mut labels = label_index.map(|_| Vec::with_capacity(input_rows));
+    'rows: for (i, row) in raw.rows.iter().enumerate() {
+        let start = values.len();
+        let mut row_missing = Vec::new();
+        for (out_j, &j) in selected.iter().enumerate() {
+            let column = &raw.names[j];
+            match &row[j] {
+                Cell::Number(v) if v.is_finite() => values.push(*v),
+                Cell::Number(v) => {
+                    return Err(FormatError::NonFinite {
+                        column: column.clone(),
+                        row: i + 1,
+                        value: v.to_string(),
+                    });
+                }
+                Cell::Text(t) => {
+                    return Err(FormatError::NonNumeric {
+                        column: column.clone(),
+                        row: i + 1,
+                        value: t.clone(),
+                    });
+                }
+                Cell::Missing => match options.missing {
+                    MissingPolicy::Error => {
+                        return Err(FormatError::Missing {
+                            column: column.clone(),
+                            row: i + 1,
+                        });
+                    }
+                    MissingPolicy::Drop => {
+                        values.truncate(start);
+                        continue 'rows;
+                    }
+                    MissingPolicy::Mean | MissingPolicy::Median => {
+                        values.push(f64::NAN);
+                        row_missing.push(out_j);
+                    }
+                },
+            }
+        }
+        if let (Some(labels), Some(l)) = (labels.as_mut(), label_index) {
+            match &row[l] {
+                Cell::Number(v) => labels.push(*v),
+                other => {
+                    return Err(FormatError::NonNumeric {
+                        column: raw.names[l].clone(),
+                        row: i + 1,
+                        value: format!("{other:?}"),
+                    });
+                }
+            }
+        }
+        let kept = source_rows.len();
+        missing_cells.extend(row_missing.into_iter().map(|j| (kept, j)));
+        source_rows.push(i);
+    }
+    if source_rows.is_empty() {
+        return Err(FormatError::NoRows);
+    }
+    let width = selected.len();
+    let mut data = Array2::from_shape_vec((source_rows.len(), width), values).map_err(|e| {
+        FormatError::Csv {
+            row: 0,
+            message: e.to_string(),
+        }
+    })?;
+    if !missing_cells.is_empty() {
+        impute(
+            &mut data,
+            &missing_cells,
+            options.missing,
+            &selected,
+            &raw.names,
+        )?;
+    }
+    Ok(Table {
+        columns: selected.iter().map(|&j| raw.names[j].clone()).collect(),
+        data,
+        source_rows,
+        input_rows,
+        labels,
+    })
+}
+
+fn impute(
+    data: &mut Array2<f64>,
+    cells: &[(usize, usize)],
+    policy: MissingPolicy,
+    selected: &[usize],
+    names: &[String],
+) -> Result<(), FormatError> {
+    let mut fill: HashMap<usize, f64> = HashMap::new();
+    for &(_, j) in cells {
+        if fill.contains_key(&j) {
+            continue;
+        }
+        let mut present: Vec<f64> = data
+            .column(j)
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .collect();
+        if present.is_empty() {
+            return Err(FormatError::EmptyColumn(names[selected[j]].clone()));
+        }
+        let value = match policy {
+            MissingPolicy::Median => {
+                present.sort_unstable_by(f64::total_cmp);
+                let n = present.len();
+                if n % 2 == 1 {
+                    present[n / 2]
+                } else {
+                    (present[n / 2 - 1] + present[n / 2]) / 2.0
+                }
+            }
+            _ => present.iter().sum::<f64>() / present.len() as f64,
+        };
+        fill.insert(j, value);
+    }
+    for &(i, j) in cells {
+        data[[i, j]] = fill[&j];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, options: ReadOptions) -> Result<Table, FormatError> {
+        read_table(text.as_bytes(), &options)
+    }
+
+    #[test]
+    fn csv_with_and_without_header() {
+        let t = read("a,b\n1,2\n3,4\n", ReadOptions::default()).unwrap();
+        assert_eq!(t.columns, vec!["a", "b"]);
+        assert_eq!(t.data, ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
+        let t = read("1,2\n3,4\n", ReadOptions::default()).unwrap();
+        assert_eq!(t.columns, vec!["f0", "f1"]);
+        assert_eq!(t.data.nrows(), 2);
+    }
+
+    #[test]
+    fn non_numeric_column_is_named_unless_ignored() {
+        let err = read("id,x\nabc,1\ndef,2\n", ReadOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("column `id` is not numeric"),
+            "{err}"
+        );
+        let t = read(
+            "id,x\nabc,1\ndef,2\n",
+            ReadOptions {
+                ignore_columns: vec!["id".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.columns, vec!["x"]);
+    }
+
+    #[test]
+    fn column_selection_and_unknown_column() {
+        let t = read(
+            "a,b,c\n1,2,3\n",
+            ReadOptions {
+                columns: Some(vec!["c".into(), "a".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.data, ndarray::array![[3.0, 1.0]]);
+        let err = read(
+            "a,b\n1,2\n",
+            ReadOptions {
+                ignore_columns: vec!["z".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "no column named `z`; columns are: a, b");
+    }
+
+    #[test]
+    fn missing_value_policies() {
+        let text = "a,b\n1,2\n,4\n5,NA\n";
+        let err = read(text, ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::Missing {
+                column: "a".into(),
+                row: 2
+            }
+        );
+        let t = read(
+            text,
+            ReadOptions {
+                missing: MissingPolicy::Drop,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.source_rows, vec![0]);
+        assert_eq!(t.input_rows, 3);
+        let t = read(
+            text,
+            ReadOptions {
+                missing: MissingPolicy::Mean,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.data, ndarray::array![[1.0, 2.0], [3.0, 4.0], [5.0, 3.0]]);
+        let t = read(
+            "a\n1\n\n2\n10\nNaN\n",
+            ReadOptions {
+                missing: MissingPolicy::Median,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.data.column(0).to_vec(), vec![1.0, 2.0, 10.0, 2.0]);
+    }
+
+    #[test]
+    fn ragged_and_malformed_rows() {
+        let err = read("a,b\n1,2\n3\n", ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::RaggedRow {
+                row: 2,
+                expected: 2,
+                got: 1
+            }
+        );
+        let err = read("[[1,2],[3", ReadOptions::default()).unwrap_err();
+        assert!(err.to_string().starts_with("malformed JSON"), "{err}");
+        let err = read("a\ninf\n", ReadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("not a finite number"), "{err}");
+    }
+
+    #[test]
+    fn json_shapes() {
+        let t = read("[[1, 2], [3, 4]]", ReadOptions::default()).unwrap();
+        assert_eq!(t.data, ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
+        let t = read(
+            r#"[{"x": 1, "y": 2}, {"y": 4, "x": 3}]"#,
+            ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(t.columns, vec!["x", "y"]);
+        assert_eq!(t.data, ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
+        let t = read(r#"{"x": [1, 3], "y": [2, 4]}"#, ReadOptions::default()).unwrap();
+        assert_eq!(t.data, ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
+        let err = read(r#"[{"x": 1}, {"x": "high"}]"#, ReadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("row 2 has \"high\""), "{err}");
+        let err = read(r#"[{"x": 1}, {"y": 2}]"#, ReadOptions::default()).unwrap_err();
+        assert!(matches!(err, FormatError::Missing { .. }));
+    }
+
+    #[test]
+    fn ndjson_lines() {
+        let t = read(
+            "{\"a\": 1}\n{\"a\": 2}\n\n{\"a\": 3}\n",
+            ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(t.data.column(0).to_vec(), vec![1.0, 2.0, 3.0]);
+        let err = read_table(
+            b"{\"a\": 1}\n{\"a\": }\n",
+            &ReadOptions {
+                format: Some(Format::Ndjson),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn label_column_is_taken_out() {
+        let t = read(
+            "f0,f1,label\n1,2,0\n3,4,1\n",
+            ReadOptions {
+                label_column: Some("label".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.columns, vec!["f0", "f1"]);
+        assert_eq!(t.labels, Some(vec![0.0, 1.0]));
+    }
+
+    #[test]
+    fn empty_inputs() {
+        assert_eq!(
+            read("", ReadOptions::default()).unwrap_err(),
+            FormatError::NoRows
+        );
+        assert_eq!(
+            read("a,b\n", ReadOptions::default()).unwrap_err(),
+            FormatError::NoRows
+        );
+        assert_eq!(
+            read("[]", ReadOptions::default()).unwrap_err(),
+            FormatError::NoRows
+        );
+    }
+}
