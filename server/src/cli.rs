@@ -1,0 +1,318 @@
+//! Command-line interface: argument definitions and the commands that call the shared
+//! crates.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use pynomaly_detection::{AlgorithmParams, Detection, Model, ScoreOptions, Threshold};
+use pynomaly_service::models::{LocalModelStore, default_data_dir};
+
+use crate::input::{InputArgs, load_table};
+use crate::output::write_results;
+use crate::progress;
+
+/// Pynomaly: find anomalies in tabular data, locally or as a service.
+#[derive(Debug, Parser)]
+#[command(name = "pynomaly", version, about)]
+pub struct Cli {
+    /// Where models are stored [env: PYNOMALY_DATA_DIR, default ./.pynomaly].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit a detector on a file and score every row of it.
+    Detect(DetectArgs),
+    /// Fit a detector on a file and save it as a named model.
+    Train(TrainArgs),
+    /// Score a file with a saved model (the model is not refitted).
+    Score(ScoreArgs),
+    /// List, show or delete saved models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Benchmark the detectors on labelled datasets (CSV files with a `label` column).
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Algorithm choice and fitting options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlgorithmArgs {
+    /// iforest | ecod | copod | hbos | knn | lof | pca | mad | rcf | ensemble
+    /// (aliases such as isolation_forest are accepted).
+    #[arg(long, short = 'a', default_value = "iforest")]
+    pub algorithm: String,
+    /// Algorithm parameters as a JSON object, e.g. '{"n_neighbors": 10}'.
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Random seed (results are reproducible for a given seed).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl AlgorithmArgs {
+    fn params(&self) -> Result<AlgorithmParams> {
+        let params = match &self.params {
+            Some(text) => Some(
+                serde_json::from_str::<serde_json::Value>(text)
+                    .with_context(|| format!("--params is not valid JSON: {text}"))?,
+            ),
+            None => None,
+        };
+        Ok(AlgorithmParams::from_name(&self.algorithm, params)?)
+    }
+}
+
+/// Thresholding and explanation options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ThresholdArgs {
+    /// Expected share of anomalies, in (0, 0.5]: flag that top fraction.
+    #[arg(long, conflicts_with = "threshold")]
+    pub contamination: Option<f64>,
+    /// `auto` (default: robust z-score of the score > 3.5) or a raw score threshold.
+    #[arg(long)]
+    pub threshold: Option<String>,
+    /// Explain each flagged row: its top contributing features.
+    #[arg(long)]
+    pub explain: bool,
+    /// Number of features in each explanation.
+    #[arg(long, default_value_t = 3)]
+    pub top_features: usize,
+}
+
+impl ThresholdArgs {
+    fn options(&self) -> Result<ScoreOptions> {
+        let threshold = match (&self.contamination, self.threshold.as_deref()) {
+            (Some(c), _) => Threshold::Contamination(*c),
+            (None, None | Some("auto")) => Threshold::Auto,
+            (None, Some(text)) => Threshold::Score(text.parse().map_err(|_| {
+                anyhow::anyhow!("--threshold must be `auto` or a number, got `{text}`")
+            })?),
+        };
+        threshold.validate()?;
+        if self.top_features == 0 {
+            bail!("--top-features must be at least 1");
+        }
+        Ok(ScoreOptions {
+            threshold,
+            explain_top: self.explain.then_some(self.top_features),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match (&self.contamination, self.threshold.as_deref()) {
+            (Some(c), _) => format!("contamination {c}"),
+            (None, None | Some("auto")) => "auto".to_string(),
+            (None, Some(_)) => "explicit".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Input file (CSV, JSON or NDJSON), or `-` for standard input.
+    pub file: String,
+    #[command(flatten)]
+    pub algorithm: AlgorithmArgs,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write results here (.csv, .json or .ndjson); default: CSV on standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Training file (CSV, JSON or NDJSON), or `-` for standard input.
+    pub file: String,
+    /// Name to save the model under.
+    #[arg(long, short = 'm')]
+    pub model: String,
+    /// Replace a model of the same name.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub algorithm: AlgorithmArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// File to score (CSV, JSON or NDJSON), or `-` for standard input.
+    pub file: String,
+    /// Saved model to score with.
+    #[arg(long, short = 'm')]
+    pub model: String,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write results here (.csv, .json or .ndjson); default: CSV on standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<String>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List saved models.
+    List,
+    /// Show one model's details as JSON.
+    Show { name: String },
+    /// Delete a model.
+    Delete { name: String },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let store = LocalModelStore::new(cli.data_dir.unwrap_or_else(default_data_dir));
+    match cli.command {
+        Command::Detect(args) => detect(args),
+        Command::Train(args) => train(args, &store),
+        Command::Score(args) => score(args, &store),
+        Command::Models(cmd) => models(cmd, &store),
+        Command::Bench(args) => crate::bench::run(args),
+    }
+}
+
+/// Sizes rayon's global pool (0 = one thread per core).
+fn set_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("cannot start worker threads")
+}
+
+fn summary(detection: &Detection, input_rows: usize, rule: &str, algorithm: &str, started: Instant) {
+    let scored = detection.scores.len();
+    let anomalies = detection.anomaly_count();
+    let dropped = input_rows - scored;
+    eprintln!(
+        "pynomaly: {scored} rows scored{}, {anomalies} anomalies ({:.2}%), threshold {:.6} ({rule}), {algorithm}, {:.1} ms",
+        if dropped > 0 { format!(" ({dropped} dropped for missing values)") } else { String::new() },
+        100.0 * anomalies as f64 / scored.max(1) as f64,
+        detection.threshold,
+        started.elapsed().as_secs_f64() * 1000.0,
+    );
+}
+
+fn detect(args: DetectArgs) -> Result<()> {
+    let started = Instant::now();
+    set_threads(args.algorithm.threads)?;
+    let params = args.algorithm.params()?;
+    let options = args.threshold.options()?;
+    let table = load_table(&args.file, &args.input.options(&args.file))?;
+    let spinner = progress::spinner(format!("{} on {} rows", params.name(), table.data.nrows()));
+    let (_, detection) = Model::detect(
+        &params,
+        table.data.view(),
+        table.columns.clone(),
+        args.algorithm.seed,
+        options,
+    )?;
+    spinner.finish_and_clear();
+    write_results(args.output.as_deref(), &table, &detection, args.threshold.explain)?;
+    summary(&detection, table.input_rows, &args.threshold.describe(), params.name(), started);
+    Ok(())
+}
+
+fn train(args: TrainArgs, store: &LocalModelStore) -> Result<()> {
+    let started = Instant::now();
+    set_threads(args.algorithm.threads)?;
+    pynomaly_service::models::validate_name(&args.model)?;
+    let params = args.algorithm.params()?;
+    let table = load_table(&args.file, &args.input.options(&args.file))?;
+    let spinner = progress::spinner(format!("training {} on {} rows", params.name(), table.data.nrows()));
+    let (model, _) = Model::fit(&params, table.data.view(), table.columns.clone(), args.algorithm.seed)?;
+    spinner.finish_and_clear();
+    let path = store.save(&args.model, &model, args.force)?;
+    eprintln!(
+        "pynomaly: trained {} on {} rows x {} features in {:.1} ms, saved as `{}` ({})",
+        params.name(),
+        table.data.nrows(),
+        table.data.ncols(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        args.model,
+        path.display()
+    );
+    println!("{}", args.model);
+    Ok(())
+}
+
+fn score(args: ScoreArgs, store: &LocalModelStore) -> Result<()> {
+    let started = Instant::now();
+    set_threads(args.threads)?;
+    let model = store.load(&args.model)?;
+    let options = args.threshold.options()?;
+    let mut read = args.input.options(&args.file);
+    if read.columns.is_none() {
+        // Score the columns the model was trained on, by name; other columns are ignored.
+        read.columns = Some(model.feature_names.clone());
+        read.ignore_columns.clear();
+    }
+    let table = load_table(&args.file, &read)?;
+    let detection = model.evaluate(table.data.view(), options)?;
+    write_results(args.output.as_deref(), &table, &detection, args.threshold.explain)?;
+    summary(&detection, table.input_rows, &args.threshold.describe(), model.algorithm(), started);
+    Ok(())
+}
+
+fn models(cmd: ModelsCommand, store: &LocalModelStore) -> Result<()> {
+    match cmd {
+        ModelsCommand::List => {
+            let models = store.list()?;
+            if models.is_empty() {
+                eprintln!("no models yet (create one with `pynomaly train FILE --model NAME`)");
+            } else {
+                println!("{:<24} {:<10} {:>10} {:>9} {:>12}", "NAME", "ALGORITHM", "ROWS", "FEATURES", "BYTES");
+                for m in models {
+                    println!(
+                        "{:<24} {:<10} {:>10} {:>9} {:>12}",
+                        m.name,
+                        m.algorithm,
+                        m.rows,
+                        m.features.len(),
+                        m.bytes
+                    );
+                }
+            }
+        }
+        ModelsCommand::Show { name } => {
+            let model = store.load(&name)?;
+            let scores = &model.training.scores;
+            let details = serde_json::json!({
+                "name": name,
+                "algorithm": model.algorithm(),
+                "params": model.params,
+                "features": model.feature_names,
+                "seed": model.seed,
+                "training_rows": model.training.rows,
+                "training_scores": {
+                    "mean": scores.mean, "std": scores.std, "median": scores.median,
+                    "mad": scores.mad,
+                    "min": scores.quantiles.first(), "max": scores.quantiles.last(),
+                },
+                "auto_threshold": model.threshold(Threshold::Auto)?,
+                "format_version": pynomaly_detection::model::FORMAT_VERSION,
+            });
+            println!("{}", serde_json::to_string_pretty(&details)?);
+        }
+        ModelsCommand::Delete { name } => {
+            store.delete(&name)?;
+            eprintln!("deleted model `{name}`");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Reading the user's input file (or stdin) into a table.
+
+use std::io::Read;
+
+use anyhow::{Context, Result};
+use pynomaly_service::formats::{Format, MissingPolicy, ReadOptions, Table, read_table};
+
+/// Input options shared by `detect`, `train` and `score`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// Input format (default: from the file extension, else from the content).
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// Use only these columns (comma-separated names, in this order).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Leave these columns out (comma-separated names), e.g. ids or labels.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_columns: Vec<String>,
+    /// Missing values: error (default, names row and column), drop, mean or median.
+    #[arg(long, default_value = "error")]
+    pub missing: MissingPolicy,
+    /// The CSV has no header row (default: detected).
+    #[arg(long, conflicts_with = "header")]
+    pub no_header: bool,
+    /// The CSV has a header row (default: detected).
+    #[arg(long)]
+    pub header: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "csv" => Ok(Format::Csv),
+        "json" => Ok(Format::Json),
+        "ndjson" | "jsonl" => Ok(Format::Ndjson),
+        other => Err(format!("unknown format `{other}`; use csv, json or ndjson")),
+    }
+}
+
+impl InputArgs {
+    /// Read options for `path`.
+    pub fn options(&self, path: &str) -> ReadOptions {
+        ReadOptions {
+            format: self.format.or_else(|| Format::from_path(path)),
+            header: if self.no_header {
+                Some(false)
+            } else if self.header {
+                Some(true)
+            } else {
+                None
+            },
+            columns: self.columns.clone(),
+            ignore_columns: self.ignore_columns.clone(),
+            missing: self.missing,
+            label_column: None,
+        }
+    }
+}
+
+/// Reads a whole file, or stdin for `-`.
+pub fn read_bytes(path: &str) -> Result<Vec<u8>> {
+    if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read {path}"))
+    }
+}
+
+/// Reads `path` into a table with `options`.
+pub fn load_table(path: &str, options: &ReadOptions) -> Result<Table> {
+    let bytes = read_bytes(path)?;
+    let shown = if path == "-" { "standard input" } else { path };
+    read_table(&bytes, options).with_context(|| format!("cannot use {shown}"))
+}
