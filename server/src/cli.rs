@@ -195,13 +195,23 @@ fn set_threads(threads: usize) -> Result<()> {
         .context("cannot start worker threads")
 }
 
-fn summary(detection: &Detection, input_rows: usize, rule: &str, algorithm: &str, started: Instant) {
+fn summary(
+    detection: &Detection,
+    input_rows: usize,
+    rule: &str,
+    algorithm: &str,
+    started: Instant,
+) {
     let scored = detection.scores.len();
     let anomalies = detection.anomaly_count();
     let dropped = input_rows - scored;
     eprintln!(
         "pynomaly: {scored} rows scored{}, {anomalies} anomalies ({:.2}%), threshold {:.6} ({rule}), {algorithm}, {:.1} ms",
-        if dropped > 0 { format!(" ({dropped} dropped for missing values)") } else { String::new() },
+        if dropped > 0 {
+            format!(" ({dropped} dropped for missing values)")
+        } else {
+            String::new()
+        },
         100.0 * anomalies as f64 / scored.max(1) as f64,
         detection.threshold,
         started.elapsed().as_secs_f64() * 1000.0,
@@ -223,8 +233,19 @@ fn detect(args: DetectArgs) -> Result<()> {
         options,
     )?;
     spinner.finish_and_clear();
-    write_results(args.output.as_deref(), &table, &detection, args.threshold.explain)?;
-    summary(&detection, table.input_rows, &args.threshold.describe(), params.name(), started);
+    write_results(
+        args.output.as_deref(),
+        &table,
+        &detection,
+        args.threshold.explain,
+    )?;
+    summary(
+        &detection,
+        table.input_rows,
+        &args.threshold.describe(),
+        params.name(),
+        started,
+    );
     Ok(())
 }
 
@@ -234,8 +255,17 @@ fn train(args: TrainArgs, store: &LocalModelStore) -> Result<()> {
     pynomaly_service::models::validate_name(&args.model)?;
     let params = args.algorithm.params()?;
     let table = load_table(&args.file, &args.input.options(&args.file))?;
-    let spinner = progress::spinner(format!("training {} on {} rows", params.name(), table.data.nrows()));
-    let (model, _) = Model::fit(&params, table.data.view(), table.columns.clone(), args.algorithm.seed)?;
+    let spinner = progress::spinner(format!(
+        "training {} on {} rows",
+        params.name(),
+        table.data.nrows()
+    ));
+    let (model, _) = Model::fit(
+        &params,
+        table.data.view(),
+        table.columns.clone(),
+        args.algorithm.seed,
+    )?;
     spinner.finish_and_clear();
     let path = store.save(&args.model, &model, args.force)?;
     eprintln!(
@@ -264,8 +294,19 @@ fn score(args: ScoreArgs, store: &LocalModelStore) -> Result<()> {
     }
     let table = load_table(&args.file, &read)?;
     let detection = model.evaluate(table.data.view(), options)?;
-    write_results(args.output.as_deref(), &table, &detection, args.threshold.explain)?;
-    summary(&detection, table.input_rows, &args.threshold.describe(), model.algorithm(), started);
+    write_results(
+        args.output.as_deref(),
+        &table,
+        &detection,
+        args.threshold.explain,
+    )?;
+    summary(
+        &detection,
+        table.input_rows,
+        &args.threshold.describe(),
+        model.algorithm(),
+        started,
+    );
     Ok(())
 }
 
@@ -276,7 +317,10 @@ fn models(cmd: ModelsCommand, store: &LocalModelStore) -> Result<()> {
             if models.is_empty() {
                 eprintln!("no models yet (create one with `pynomaly train FILE --model NAME`)");
             } else {
-                println!("{:<24} {:<10} {:>10} {:>9} {:>12}", "NAME", "ALGORITHM", "ROWS", "FEATURES", "BYTES");
+                println!(
+                    "{:<24} {:<10} {:>10} {:>9} {:>12}",
+                    "NAME", "ALGORITHM", "ROWS", "FEATURES", "BYTES"
+                );
                 for m in models {
                     println!(
                         "{:<24} {:<10} {:>10} {:>9} {:>12}",

@@ -76,9 +76,8 @@ pub fn write_results(
                 score: Some(detection.scores[k]),
                 grade: Some(detection.grades[k]),
                 anomaly: Some(detection.anomalies[k]),
-                explanation: explain.then(|| {
-                    explanation_of[k].map_or(&[][..], |e| e.top_features.as_slice())
-                }),
+                explanation: explain
+                    .then(|| explanation_of[k].map_or(&[][..], |e| e.top_features.as_slice())),
             },
             explanation_of[k],
         ),

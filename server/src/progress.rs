@@ -21,8 +21,7 @@ pub fn bar(total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed_precise} {msg}")
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed_precise} {msg}")
     {
         bar.set_style(style);
     }

@@ -264,7 +264,7 @@ impl AlgorithmParams {
             Self::Lof(p) => wrap(p.fit(data, seed)?, FittedModel::Lof),
             Self::Pca(p) => wrap(p.fit(data, seed)?, FittedModel::Pca),
             Self::Mad(p) => wrap(p.fit(data, seed)?, FittedModel::Mad),
-            Self::Rcf(p) => wrap(p.fit(data, seed)?, FittedModel::Rcf),
+            Self::Rcf(p) => wrap(p.fit(data, seed)?, |m| FittedModel::Rcf(Box::new(m))),
             Self::Ensemble(p) => wrap(p.fit(data, seed)?, |m| FittedModel::Ensemble(Box::new(m))),
         })
     }
@@ -283,7 +283,7 @@ pub enum FittedModel {
     Lof(FittedLof),
     Pca(FittedPca),
     Mad(FittedMad),
-    Rcf(FittedRcf),
+    Rcf(Box<FittedRcf>),
     Ensemble(Box<FittedEnsemble>),
 }
 
@@ -297,7 +297,7 @@ impl FittedModel {
             Self::Lof(m) => m,
             Self::Pca(m) => m,
             Self::Mad(m) => m,
-            Self::Rcf(m) => m,
+            Self::Rcf(m) => m.as_ref(),
             Self::Ensemble(m) => m.as_ref(),
         }
     }
