@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// Skip the all-threads timing.
     #[arg(long)]
     pub single_thread_only: bool,
+    /// Write each cell's training scores and labels as CSV into this directory.
+    #[arg(long)]
+    pub scores_dir: Option<PathBuf>,
     /// Seed for randomised detectors.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -213,6 +216,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             } else {
                 Some(timed_fit(&all, p, table, args.seed, runs)?.2)
             };
+            if let Some(dir) = &args.scores_dir {
+                write_scores(dir, name, p.name(), &scores, &labels)?;
+            }
             let threshold = model.threshold(Threshold::Auto)?;
             let flags: Vec<bool> = scores.iter().map(|&s| s > threshold).collect();
             let cell = Cell {
@@ -385,6 +391,25 @@ fn write_csv(path: &Path, cells: &[Cell]) -> Result<()> {
             c.auto_flagged.to_string(),
             format!("{:.4}", c.auto_f1),
         ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn write_scores(
+    dir: &Path,
+    dataset: &str,
+    algorithm: &str,
+    scores: &[f64],
+    labels: &[bool],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{dataset}.{algorithm}.csv"));
+    let mut w = csv::Writer::from_path(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    w.write_record(["score", "label"])?;
+    for (s, l) in scores.iter().zip(labels) {
+        w.write_record([s.to_string(), u8::from(*l).to_string()])?;
     }
     w.flush()?;
     Ok(())

@@ -76,7 +76,8 @@ pub struct ThresholdArgs {
     /// Expected share of anomalies, in (0, 0.5]: flag that top fraction.
     #[arg(long, conflicts_with = "threshold")]
     pub contamination: Option<f64>,
-    /// `auto` (default: robust z-score of the score > 3.5) or a raw score threshold.
+    /// `auto` (default: robust z-score of the score above 2.5, threshold capped at the
+    /// training scores' 99th percentile) or a raw score threshold.
     #[arg(long)]
     pub threshold: Option<String>,
     /// Explain each flagged row: its top contributing features.

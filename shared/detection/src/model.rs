@@ -15,9 +15,12 @@ use crate::stats::{ScoreDistribution, check_features, percentile_sorted};
 #[serde(rename_all = "snake_case", tag = "rule", content = "value")]
 pub enum Threshold {
     /// No contamination guess needed: a row is anomalous when its score's robust z-score
-    /// against the training scores exceeds 3.5, i.e. `score > median + 3.5 · 1.4826 · MAD`
-    /// (Iglewicz & Hoaglin's modified z-score rule applied to the scores). When the MAD
-    /// is zero, `mean + 3.5 · std` is used instead.
+    /// against the training scores exceeds 2.5, i.e. `score > median + 2.5 · 1.4826 · MAD`,
+    /// with the threshold capped at the training scores' 99th percentile, so that a large
+    /// share of anomalies inflating the MAD cannot hide all of them. When the MAD is zero,
+    /// `mean + 2.5 · std` replaces the robust part. (Chosen on the benchmark datasets: mean
+    /// F1 0.318 over 13 datasets × 9 detectors, against 0.274 for the classic 3.5 cut-off
+    /// and 0.329 for a correct-on-average `contamination = 0.1` guess.)
     #[default]
     Auto,
     /// The expected share of anomalies in the training rows, in (0, 0.5]: the threshold
@@ -57,17 +60,19 @@ impl Threshold {
     }
 }
 
-const AUTO_Z: f64 = 3.5;
+const AUTO_Z: f64 = 2.5;
+const AUTO_CAP_PERCENTILE: f64 = 99.0;
 
 fn auto_threshold(training: &ScoreDistribution) -> f64 {
-    if training.mad > 0.0 {
+    let robust = if training.mad > 0.0 {
         training.median + AUTO_Z * 1.4826 * training.mad
     } else if training.std > 0.0 {
         training.mean + AUTO_Z * training.std
     } else {
         // Every training score is equal: only a strictly higher score is anomalous.
-        training.median
-    }
+        return training.median;
+    };
+    robust.min(training.percentile(AUTO_CAP_PERCENTILE))
 }
 
 /// What the model learnt about its training data.

@@ -1,0 +1,418 @@
+#![allow(clippy::unwrap_used)]
+//! End-to-end tests of the `pynomaly` binary: every command and every error path a user
+//! can hit with bad input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/samples")
+        .join(name)
+}
+
+fn pynomaly(data_dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("pynomaly").expect("binary");
+    cmd.env("PYNOMALY_DATA_DIR", data_dir);
+    cmd
+}
+
+fn csv_rows(output: &[u8]) -> Vec<csv::StringRecord> {
+    csv::Reader::from_reader(output)
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("CSV output")
+}
+
+#[test]
+fn detect_writes_one_row_per_input_row_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pynomaly(dir.path())
+        .args([
+            "detect",
+            sample("wbc.csv").to_str().unwrap(),
+            "--ignore-columns",
+            "label",
+            "--algorithm",
+            "ecod",
+            "--contamination",
+            "0.05",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("223 rows scored"))
+        .get_output()
+        .stdout
+        .clone();
+    let rows = csv_rows(&out);
+    assert_eq!(rows.len(), 223);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0].parse::<usize>().unwrap(), i);
+        let grade: f64 = r[2].parse().unwrap();
+        assert!((0.0..=1.0).contains(&grade));
+    }
+    let flagged = rows.iter().filter(|r| &r[3] == "true").count();
+    assert_eq!(flagged, 12, "5% of 223, rounded up by the percentile");
+}
+
+#[test]
+fn detect_finds_the_labelled_anomalies_and_explains_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.json");
+    pynomaly(dir.path())
+        .args([
+            "detect",
+            sample("breastw.csv").to_str().unwrap(),
+            "--ignore-columns",
+            "label",
+            "--contamination",
+            "0.3",
+            "--explain",
+            "--top-features",
+            "2",
+            "-o",
+            out_path.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!(rows.len(), 683);
+    let labels: Vec<bool> = csv::Reader::from_path(sample("breastw.csv"))
+        .unwrap()
+        .records()
+        .map(|r| &r.unwrap()[9] == "1")
+        .collect();
+    let flagged: Vec<usize> = (0..683).filter(|&i| rows[i]["anomaly"] == true).collect();
+    let hits = flagged.iter().filter(|&&i| labels[i]).count();
+    assert_eq!(flagged.len(), 205, "30% of 683");
+    assert!(
+        hits as f64 / flagged.len() as f64 > 0.9,
+        "precision {hits}/{}",
+        flagged.len()
+    );
+    let explanation = rows[flagged[0]]["explanation"].as_array().unwrap();
+    assert_eq!(explanation.len(), 2);
+    assert!(explanation[0]["feature"].as_str().unwrap().starts_with('f'));
+}
+
+#[test]
+fn stdin_json_and_ndjson_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = r#"[{"cpu": 1, "mem": 2}, {"cpu": 1.1, "mem": 2.1}, {"cpu": 0.9, "mem": 2}, {"cpu": 1, "mem": 1.9}, {"cpu": 50, "mem": 2}]"#;
+    let out = pynomaly(dir.path())
+        .args([
+            "detect",
+            "-",
+            "--algorithm",
+            "mad",
+            "--threshold",
+            "5",
+            "--explain",
+        ])
+        .write_stdin(json)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows = csv_rows(&out);
+    assert_eq!(rows.len(), 5);
+    assert_eq!(&rows[4][3], "true");
+    assert!(rows[4][4].starts_with("cpu=50"), "{}", &rows[4][4]);
+    let ndjson = "{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n{\"a\": 2}\n{\"a\": 90}\n";
+    let out = pynomaly(dir.path())
+        .args([
+            "detect",
+            "-",
+            "--format",
+            "ndjson",
+            "--algorithm",
+            "hbos",
+            "-o",
+            "-",
+        ])
+        .write_stdin(ndjson)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(csv_rows(&out).len(), 5);
+}
+
+#[test]
+fn same_seed_same_output_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: &str, seed: &str| {
+        pynomaly(dir.path())
+            .args([
+                "detect",
+                sample("glass.csv").to_str().unwrap(),
+                "--ignore-columns",
+                "label",
+                "--algorithm",
+                "iforest",
+                "--seed",
+                seed,
+                "--threads",
+                threads,
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    assert_eq!(run("1", "7"), run("2", "7"));
+    assert_ne!(run("1", "7"), run("1", "8"));
+}
+
+#[test]
+fn missing_values_follow_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gaps.csv");
+    std::fs::write(&file, "a,b\n1,2\n2,\n3,4\n4,5\n5,6\n6,7\n").unwrap();
+    pynomaly(dir.path())
+        .args(["detect", file.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "missing value in column `b` at row 2",
+        ));
+    let out = pynomaly(dir.path())
+        .args([
+            "detect",
+            file.to_str().unwrap(),
+            "--missing",
+            "drop",
+            "--algorithm",
+            "ecod",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 dropped"))
+        .get_output()
+        .stdout
+        .clone();
+    let rows = csv_rows(&out);
+    assert_eq!(rows.len(), 6, "dropped rows keep their place");
+    assert_eq!(&rows[1][1], "");
+    pynomaly(dir.path())
+        .args([
+            "detect",
+            file.to_str().unwrap(),
+            "--missing",
+            "median",
+            "--algorithm",
+            "ecod",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn train_score_and_manage_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let wbc = sample("wbc.csv");
+    pynomaly(dir.path())
+        .args([
+            "train",
+            wbc.to_str().unwrap(),
+            "--ignore-columns",
+            "label",
+            "--algorithm",
+            "knn",
+            "--model",
+            "wbc-knn",
+        ])
+        .assert()
+        .success()
+        .stdout("wbc-knn\n");
+    pynomaly(dir.path())
+        .args([
+            "train",
+            wbc.to_str().unwrap(),
+            "--ignore-columns",
+            "label",
+            "--model",
+            "wbc-knn",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exists already"));
+    // Scoring picks the trained columns by name, so the label column is left out.
+    let out = pynomaly(dir.path())
+        .args([
+            "score",
+            wbc.to_str().unwrap(),
+            "--model",
+            "wbc-knn",
+            "--contamination",
+            "0.05",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(csv_rows(&out).len(), 223);
+    pynomaly(dir.path())
+        .args(["models", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wbc-knn").and(predicate::str::contains("knn")));
+    pynomaly(dir.path())
+        .args(["models", "show", "wbc-knn"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"training_rows\": 223"));
+    pynomaly(dir.path())
+        .args(["models", "delete", "wbc-knn"])
+        .assert()
+        .success();
+    pynomaly(dir.path())
+        .args(["score", wbc.to_str().unwrap(), "--model", "wbc-knn"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model named `wbc-knn`"));
+}
+
+#[test]
+fn newer_model_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    pynomaly(dir.path())
+        .args([
+            "train",
+            sample("glass.csv").to_str().unwrap(),
+            "--ignore-columns",
+            "label",
+            "--algorithm",
+            "hbos",
+            "--model",
+            "g",
+        ])
+        .assert()
+        .success();
+    let path = dir.path().join("models/g.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["format_version"] = serde_json::json!(99);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    pynomaly(dir.path())
+        .args([
+            "score",
+            sample("glass.csv").to_str().unwrap(),
+            "--model",
+            "g",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("newer Pynomaly"));
+}
+
+/// Every bad input gets a clear message naming the problem, and a non-zero exit.
+#[test]
+fn error_paths_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let nan = write("nan.csv", "a,b\n1,2\nNaN,3\n2,2\n");
+    let ragged = write("ragged.csv", "a,b\n1,2\n3\n");
+    let text = write("text.csv", "host,cpu\nweb1,3\nweb2,4\n");
+    let bad_json = write("bad.json", "[[1, 2], [3, ");
+    let good = sample("glass.csv");
+    let good = good.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["detect", "/no/such/file.csv"],
+            "cannot read /no/such/file.csv",
+        ),
+        (
+            vec!["detect", good, "--ignore-columns", "nope"],
+            "no column named `nope`",
+        ),
+        (vec!["detect", &nan], "missing value in column `a` at row 2"),
+        (vec!["detect", &ragged], "row 2 has 1 fields, expected 2"),
+        (vec!["detect", &text], "column `host` is not numeric"),
+        (vec!["detect", &bad_json], "malformed JSON"),
+        (
+            vec!["detect", good, "--algorithm", "svm"],
+            "unknown algorithm `svm`",
+        ),
+        (
+            vec!["detect", good, "--params", "{\"n_estimators\": 0}"],
+            "invalid parameter `n_estimators`",
+        ),
+        (
+            vec![
+                "detect",
+                good,
+                "--algorithm",
+                "knn",
+                "--params",
+                "{\"k\": 3}",
+            ],
+            "unknown field `k`",
+        ),
+        (
+            vec!["detect", good, "--params", "not json"],
+            "--params is not valid JSON",
+        ),
+        (
+            vec!["detect", good, "--contamination", "0.9"],
+            "invalid parameter `contamination`",
+        ),
+        (
+            vec!["detect", good, "--threshold", "high"],
+            "--threshold must be `auto` or a number",
+        ),
+        (
+            vec!["detect", good, "--missing", "guess"],
+            "unknown missing-value policy",
+        ),
+        (
+            vec!["score", good, "--model", "ghost"],
+            "no model named `ghost`",
+        ),
+        (
+            vec!["train", good, "--model", "../evil"],
+            "invalid model name",
+        ),
+        (vec!["models", "show", "ghost"], "no model named `ghost`"),
+    ];
+    for (args, expected) in cases {
+        pynomaly(dir.path())
+            .args(&args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(expected).from_utf8())
+            .stderr(predicate::str::contains("panicked").not());
+    }
+}
+
+#[test]
+fn bench_reports_accuracy_against_a_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.csv");
+    std::fs::write(&baseline, "dataset,rows,features,algorithm,roc_auc,avg_precision,seconds\nwbc,223,9,ECOD,0.9948,0.9038,0.0011\n").unwrap();
+    pynomaly(dir.path())
+        .args([
+            "bench",
+            "--data",
+            sample("").to_str().unwrap(),
+            "--datasets",
+            "wbc",
+            "--algorithms",
+            "ecod,hbos",
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--single-thread-only",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wbc").and(predicate::str::contains("0.9948")));
+}
