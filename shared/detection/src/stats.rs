@@ -63,23 +63,32 @@ pub(crate) fn mean_std(values: impl ExactSizeIterator<Item = f64> + Clone) -> (f
     (mean, var.sqrt())
 }
 
-/// Median of a slice (the slice is reordered). Empty → NaN.
+/// Median of a slice (the slice is reordered). Empty → NaN. Values are finite, so the
+/// plain `<` order is total here and cheaper than `f64::total_cmp`.
 pub(crate) fn median_in_place(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n == 0 {
         return f64::NAN;
     }
+    let by_value = |a: &f64, b: &f64| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal);
     let mid = n / 2;
-    let (_, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let (lower, upper, _) = values.select_nth_unstable_by(mid, by_value);
     let upper = *upper;
     if n % 2 == 1 {
         upper
     } else {
-        let lower = values[..mid]
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (below + upper) / 2.0
+    }
+}
+
+/// Median of an ascending slice (empty → NaN).
+pub(crate) fn median_of_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 
@@ -153,9 +162,11 @@ impl ScoreDistribution {
     /// Summarises training scores. Scores must be finite.
     pub fn from_scores(scores: &[f64]) -> Self {
         let mut sorted = scores.to_vec();
-        sorted.sort_unstable_by(f64::total_cmp);
+        radsort::sort(&mut sorted);
         let (mean, std) = mean_std(sorted.iter().copied());
-        let (median, mad) = median_mad(&sorted);
+        let median = median_of_sorted(&sorted);
+        let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
+        let mad = median_in_place(&mut deviations);
         let quantiles = if sorted.len() <= Self::MAX_POINTS {
             sorted
         } else {

@@ -55,37 +55,58 @@ fn fit_tail(
     name: &'static str,
 ) -> Result<Fitted<FittedTailModel>> {
     check_data(data, name, 1)?;
-    let sorted = data
-        .axis_iter(Axis(1))
-        .map(|col| {
-            let mut v = col.to_vec();
-            v.sort_unstable_by(f64::total_cmp);
-            v
-        })
+    let n = data.nrows();
+    // ln(k / n) for every count k = 1..=n: each tail term is a table look-up.
+    let ln_n = (n as f64).ln();
+    let neg_log_share: Vec<f64> = (0..=n)
+        .map(|k| if k == 0 { 0.0 } else { ln_n - (k as f64).ln() })
         .collect();
-    let skew_sign = data
-        .axis_iter(Axis(1))
-        .map(|col| {
-            let s = skewness(col.iter().copied());
-            if s > 0.0 {
-                1.0
-            } else if s < 0.0 {
-                -1.0
-            } else {
-                0.0
+    let mut sorted = Vec::with_capacity(data.ncols());
+    let mut skew_sign = Vec::with_capacity(data.ncols());
+    let mut training_scores = vec![0.0; n];
+    let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(n);
+    for column in data.axis_iter(Axis(1)) {
+        // Sort (value, row) once; each run of equal values [a, b) has
+        // count(<= x) = b and count(>= x) = n - a. O(n) after the sort, where a lookup per
+        // value would cost O(n log n) again.
+        pairs.clear();
+        pairs.extend(column.iter().enumerate().map(|(i, &v)| (v, i as u32)));
+        radsort::sort_by_key(&mut pairs, |p| p.0);
+        let s = sign(skewness(column.iter().copied()));
+        let mut a = 0;
+        while a < n {
+            let mut b = a + 1;
+            while b < n && pairs[b].0 == pairs[a].0 {
+                b += 1;
             }
-        })
-        .collect();
-    let model = FittedTailModel {
-        rule,
-        sorted,
-        skew_sign,
-    };
-    let training_scores = model.score(data);
+            let term = tail_term(rule, s, neg_log_share[b], neg_log_share[n - a]);
+            for &(_, row) in &pairs[a..b] {
+                training_scores[row as usize] += term;
+            }
+            a = b;
+        }
+        sorted.push(pairs.iter().map(|p| p.0).collect());
+        skew_sign.push(s);
+    }
     Ok(Fitted {
-        model,
+        model: FittedTailModel {
+            rule,
+            sorted,
+            skew_sign,
+        },
         training_scores,
     })
+}
+
+/// The per-feature outlier term from the left and right tail terms and the skew sign.
+#[inline]
+fn tail_term(rule: TailRule, skew_sign: f64, u_l: f64, u_r: f64) -> f64 {
+    // PyOD: U_skew = U_l * -sign(s - 1) + U_r * sign(s + 1), with s the skew sign.
+    let u_skew = u_l * -sign(skew_sign - 1.0) + u_r * sign(skew_sign + 1.0);
+    match rule {
+        TailRule::Ecod => u_skew.max(u_l.max(u_r)),
+        TailRule::Copod => u_skew.max((u_l + u_r) / 2.0),
+    }
 }
 
 impl Detector for EcodParams {
@@ -119,15 +140,10 @@ impl FittedTailModel {
         let n = col.len() as f64;
         let at_most = col.partition_point(|&v| v <= x) as f64;
         let at_least = (col.len() - col.partition_point(|&v| v < x)) as f64;
-        let u_l = -(at_most.max(1.0) / n).ln();
-        let u_r = -(at_least.max(1.0) / n).ln();
-        let s = self.skew_sign[j];
-        // PyOD: U_skew = U_l * -sign(s - 1) + U_r * sign(s + 1), with s the skew sign.
-        let u_skew = u_l * -sign(s - 1.0) + u_r * sign(s + 1.0);
-        match self.rule {
-            TailRule::Ecod => u_skew.max(u_l.max(u_r)),
-            TailRule::Copod => u_skew.max((u_l + u_r) / 2.0),
-        }
+        // Same arithmetic as in `fit_tail`, so re-scoring a training row is bit-identical.
+        let u_l = n.ln() - at_most.max(1.0).ln();
+        let u_r = n.ln() - at_least.max(1.0).ln();
+        tail_term(self.rule, self.skew_sign[j], u_l, u_r)
     }
 }
 

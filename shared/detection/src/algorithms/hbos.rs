@@ -7,7 +7,7 @@
 //! Explanation: feature `j` contributes `log2(max density_j + alpha) - log2(density_j(x) +
 //! alpha)`, how much rarer the value's bin is than the feature's most common bin.
 
-use ndarray::{ArrayView1, ArrayView2, Axis};
+use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector, score_rows};
@@ -56,35 +56,13 @@ pub struct FittedHbos {
 }
 
 impl Histogram {
-    fn fit(values: ArrayView1<'_, f64>, n_bins: usize, alpha: f64) -> Self {
-        let (mut lo, mut hi) = values
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        if lo == hi {
-            // numpy widens a zero-width range by 0.5 on each side.
-            lo -= 0.5;
-            hi += 0.5;
-        }
+    fn new(lo: f64, hi: f64, counts: &[usize], n: usize, alpha: f64) -> Self {
+        let n_bins = counts.len();
         let width = (hi - lo) / n_bins as f64;
         let edges: Vec<f64> = (0..=n_bins).map(|i| lo + width * i as f64).collect();
-        let mut counts = vec![0usize; n_bins];
-        for &v in values {
-            // numpy's bins are half-open [a, b) except the last, which is closed.
-            let bin = (((v - lo) / width) as usize).min(n_bins - 1);
-            // Guard against rounding putting a value below its edge.
-            let bin = if bin > 0 && v < edges[bin] {
-                bin - 1
-            } else {
-                bin
-            };
-            counts[bin] += 1;
-        }
-        let n = values.len() as f64;
         let log_density: Vec<f64> = counts
             .iter()
-            .map(|&c| (c as f64 / (n * width) + alpha).log2())
+            .map(|&c| (c as f64 / (n as f64 * width) + alpha).log2())
             .collect();
         let min_log = log_density.iter().copied().fold(f64::INFINITY, f64::min);
         let max_log = log_density
@@ -101,6 +79,7 @@ impl Histogram {
 
     /// `log2(density + alpha)` of the bin `x` falls in, with PyOD's rules: `np.digitize`
     /// with `right=True` (a value on an edge belongs to the bin below it).
+    #[inline]
     fn log_density_of(&self, x: f64, tol: f64) -> f64 {
         let n_bins = self.log_density.len();
         let first = self.edges[0];
@@ -121,10 +100,69 @@ impl Histogram {
                 self.min_log
             };
         }
-        // digitize(right=True): index i with edges[i-1] < x <= edges[i]; bin = i - 1.
-        let i = self.edges.partition_point(|&e| e < x);
-        self.log_density[i - 1]
+        // The bin b with edges[b] < x <= edges[b + 1]: guess arithmetically, then correct
+        // for rounding against the actual edges.
+        let width = self.edges[1] - first;
+        let mut b = (((x - first) / width) as usize).min(n_bins - 1);
+        while b > 0 && x <= self.edges[b] {
+            b -= 1;
+        }
+        while b + 1 < n_bins && x > self.edges[b + 1] {
+            b += 1;
+        }
+        self.log_density[b]
     }
+}
+
+/// Builds every feature's histogram in two row-major passes (ranges, then counts), with
+/// numpy's binning: equal-width bins over [min, max], half-open except the last.
+fn fit_histograms(data: ArrayView2<'_, f64>, n_bins: usize, alpha: f64) -> Vec<Histogram> {
+    let data = data.as_standard_layout();
+    let (n, d) = data.dim();
+    let flat = data.as_slice().unwrap_or(&[]);
+    let mut lo = vec![f64::INFINITY; d];
+    let mut hi = vec![f64::NEG_INFINITY; d];
+    for row in flat.chunks_exact(d) {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+            *l = l.min(v);
+            *h = h.max(v);
+        }
+    }
+    for (l, h) in lo.iter_mut().zip(hi.iter_mut()) {
+        if *l == *h {
+            // numpy widens a zero-width range by 0.5 on each side.
+            *l -= 0.5;
+            *h += 0.5;
+        }
+    }
+    let scale: Vec<f64> = lo
+        .iter()
+        .zip(&hi)
+        .map(|(l, h)| n_bins as f64 / (h - l))
+        .collect();
+    let mut counts = vec![0usize; d * n_bins];
+    for row in flat.chunks_exact(d) {
+        for (j, &v) in row.iter().enumerate() {
+            let mut bin = (((v - lo[j]) * scale[j]) as usize).min(n_bins - 1);
+            // Guard against rounding putting a value below its bin's left edge.
+            let width = (hi[j] - lo[j]) / n_bins as f64;
+            if bin > 0 && v < lo[j] + width * bin as f64 {
+                bin -= 1;
+            }
+            counts[j * n_bins + bin] += 1;
+        }
+    }
+    (0..d)
+        .map(|j| {
+            Histogram::new(
+                lo[j],
+                hi[j],
+                &counts[j * n_bins..(j + 1) * n_bins],
+                n,
+                alpha,
+            )
+        })
+        .collect()
 }
 
 impl Detector for HbosParams {
@@ -155,10 +193,7 @@ impl Detector for HbosParams {
     fn fit(&self, data: ArrayView2<'_, f64>, _seed: u64) -> Result<Fitted<FittedHbos>> {
         self.validate()?;
         check_data(data, "hbos", 1)?;
-        let histograms = data
-            .axis_iter(Axis(1))
-            .map(|col| Histogram::fit(col, self.n_bins, self.alpha))
-            .collect();
+        let histograms = fit_histograms(data, self.n_bins, self.alpha);
         let model = FittedHbos {
             histograms,
             tol: self.tol,

@@ -6,7 +6,6 @@
 //! Explanation: each feature's share of the squared distances to the k neighbours.
 
 use ndarray::{ArrayView1, ArrayView2};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector, score_rows};
@@ -84,11 +83,9 @@ impl Detector for KnnParams {
         check_data(data, "knn", self.n_neighbors + 1)?;
         let index = NeighborIndex::build(data)?;
         let k = self.n_neighbors;
-        let training_scores = (0..data.nrows())
-            .into_par_iter()
-            .with_min_len(64)
-            .map(|i| aggregate(self.method, &mut index.query_training(i, k).1))
-            .collect();
+        let method = self.method;
+        let training_scores =
+            index.query_all_training(k, |_, mut dist| aggregate(method, &mut dist));
         Ok(Fitted {
             model: FittedKnn {
                 index,

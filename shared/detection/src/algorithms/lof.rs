@@ -73,11 +73,8 @@ impl Detector for LofParams {
         check_data(data, "lof", 2)?;
         let k = self.n_neighbors.min(data.nrows() - 1);
         let index = NeighborIndex::build(data)?;
-        let neighbourhoods: Vec<(Vec<usize>, Vec<f64>)> = (0..data.nrows())
-            .into_par_iter()
-            .with_min_len(64)
-            .map(|i| index.query_training(i, k))
-            .collect();
+        let neighbourhoods: Vec<(Vec<usize>, Vec<f64>)> =
+            index.query_all_training(k, |idx, dist| (idx, dist));
         let k_distance: Vec<f64> = neighbourhoods
             .iter()
             .map(|(_, d)| d.last().copied().unwrap_or(0.0))

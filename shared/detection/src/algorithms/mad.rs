@@ -66,7 +66,10 @@ impl FittedDetector for FittedMad {
 
     fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
         score_rows(data, |row| {
-            self.contributions(row).into_iter().fold(0.0, f64::max)
+            row.iter()
+                .zip(self.median.iter().zip(&self.scale))
+                .map(|(x, (m, s))| (x - m).abs() / s)
+                .fold(0.0, f64::max)
         })
     }
 

@@ -1,7 +1,7 @@
 //! One module per detector. Each follows the same shape: a params struct with defaults and
 //! `validate`, `Detector::fit` → a fitted model, `FittedDetector::score` on new rows.
 
-use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
+use ndarray::{ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -51,16 +51,31 @@ pub trait FittedDetector {
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64>;
 }
 
-/// Scores every row in parallel (rayon; one thread when the pool has one).
+/// Scores every row in parallel (rayon; one thread when the pool has one). Rows are
+/// handed over as contiguous slices, in chunks large enough that scheduling costs nothing
+/// next to cheap per-row scores, and small enough to balance expensive ones.
 pub(crate) fn score_rows<F>(data: ArrayView2<'_, f64>, score_one: F) -> Vec<f64>
 where
-    F: Fn(ArrayView1<'_, f64>) -> f64 + Sync + Send,
+    F: Fn(&[f64]) -> f64 + Sync + Send,
 {
-    (0..data.nrows())
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|i| score_one(data.row(i)))
-        .collect()
+    let data = data.as_standard_layout();
+    let (n, d) = data.dim();
+    let mut out = vec![0.0; n];
+    let Some(flat) = data.as_slice() else {
+        return out;
+    };
+    if d == 0 {
+        return out;
+    }
+    let chunk = (n / (8 * rayon::current_num_threads().max(1))).clamp(64, 4096);
+    out.par_chunks_mut(chunk)
+        .zip(flat.par_chunks(chunk * d))
+        .for_each(|(scores, rows)| {
+            for (s, row) in scores.iter_mut().zip(rows.chunks_exact(d)) {
+                *s = score_one(row);
+            }
+        });
+    out
 }
 
 /// Per-column medians: the reference point for occlusion explanations.
@@ -75,15 +90,15 @@ pub(crate) fn column_medians(data: ArrayView2<'_, f64>) -> Vec<f64> {
 pub(crate) fn occlusion_contributions(
     row: ArrayView1<'_, f64>,
     reference: &[f64],
-    score_one: impl Fn(ArrayView1<'_, f64>) -> f64,
+    score_one: impl Fn(&[f64]) -> f64,
 ) -> Vec<f64> {
-    let base = score_one(row);
-    let mut probe: Array1<f64> = row.to_owned();
-    (0..row.len())
+    let mut probe: Vec<f64> = row.to_vec();
+    let base = score_one(&probe);
+    (0..probe.len())
         .map(|j| {
             let original = probe[j];
             probe[j] = reference[j];
-            let occluded = score_one(probe.view());
+            let occluded = score_one(&probe);
             probe[j] = original;
             (base - occluded).max(0.0)
         })

@@ -127,11 +127,11 @@ impl Detector for RcfParams {
 }
 
 impl FittedRcf {
-    fn as_f32(row: ArrayView1<'_, f64>) -> Vec<f32> {
+    fn as_f32(row: &[f64]) -> Vec<f32> {
         row.iter().map(|&v| v as f32).collect()
     }
 
-    fn score_one(&self, row: ArrayView1<'_, f64>) -> f64 {
+    fn score_one(&self, row: &[f64]) -> f64 {
         // Dimensions were checked by the caller, so rcf3 cannot reject the query.
         self.forest.score(&Self::as_f32(row)).unwrap_or(f64::NAN)
     }
