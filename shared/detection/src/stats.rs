@@ -29,6 +29,12 @@ pub(crate) fn check_data(
 
 /// Checks that every value is finite.
 pub(crate) fn check_finite(data: ArrayView2<'_, f64>) -> Result<()> {
+    // Fast path: one pass over contiguous memory; locate the culprit only on failure.
+    if let Some(flat) = data.as_slice()
+        && flat.iter().all(|v| v.is_finite())
+    {
+        return Ok(());
+    }
     for (row, values) in data.rows().into_iter().enumerate() {
         if let Some((column, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(DetectionError::NonFinite {

@@ -227,7 +227,7 @@ const MISSING_MARKERS: &[&str] = &["", "na", "n/a", "nan", "null", "none", "?"];
 
 fn text_cell(field: &str) -> Cell {
     let t = field.trim();
-    if MISSING_MARKERS.contains(&t.to_ascii_lowercase().as_str()) {
+    if t.len() <= 4 && MISSING_MARKERS.iter().any(|m| m.eq_ignore_ascii_case(t)) {
         Cell::Missing
     } else {
         match t.parse::<f64>() {
@@ -241,61 +241,70 @@ fn default_names(n: usize) -> Vec<String> {
     (0..n).map(|j| format!("f{j}")).collect()
 }
 
-fn read_csv(bytes: &[u8], header: Option<bool>) -> Result<RawTable, FormatError> {
+/// Reads CSV straight into a table, record by record (no intermediate cell table, so
+/// memory stays near the size of the numeric matrix).
+fn read_csv(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes);
-    let mut records = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| FormatError::Csv {
-            row: i + 1,
-            message: e.to_string(),
-        })?;
+    let mut record = csv::StringRecord::new();
+    let mut builder: Option<TableBuilder> = None;
+    let mut line = 0usize;
+    loop {
+        line += 1;
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| FormatError::Csv {
+                row: line,
+                message: e.to_string(),
+            })?;
+        if !more {
+            break;
+        }
         // Skip blank lines.
         if record.len() == 1 && record[0].trim().is_empty() {
             continue;
         }
-        records.push(record);
-    }
-    let Some(first) = records.first() else {
-        return Err(FormatError::NoRows);
-    };
-    let has_header =
-        header.unwrap_or_else(|| first.iter().any(|f| matches!(text_cell(f), Cell::Text(_))));
-    let names: Vec<String> = if has_header {
-        first
-            .iter()
-            .enumerate()
-            .map(|(j, f)| {
-                if f.is_empty() {
-                    format!("f{j}")
+        let table = match builder.as_mut() {
+            Some(b) => b,
+            None => {
+                let has_header = options.header.unwrap_or_else(|| {
+                    record.iter().any(|f| matches!(text_cell(f), Cell::Text(_)))
+                });
+                let names = if has_header {
+                    record
+                        .iter()
+                        .enumerate()
+                        .map(|(j, f)| {
+                            if f.is_empty() {
+                                format!("f{j}")
+                            } else {
+                                f.to_string()
+                            }
+                        })
+                        .collect()
                 } else {
-                    f.to_string()
+                    default_names(record.len())
+                };
+                let b = builder.insert(TableBuilder::new(names, options)?);
+                if has_header {
+                    continue;
                 }
-            })
-            .collect()
-    } else {
-        default_names(first.len())
-    };
-    let data_records = if has_header {
-        &records[1..]
-    } else {
-        &records[..]
-    };
-    let mut rows = Vec::with_capacity(data_records.len());
-    for (i, record) in data_records.iter().enumerate() {
-        if record.len() != names.len() {
+                b
+            }
+        };
+        if record.len() != table.width() {
             return Err(FormatError::RaggedRow {
-                row: i + 1,
-                expected: names.len(),
+                row: table.input_rows + 1,
+                expected: table.width(),
                 got: record.len(),
             });
         }
-        rows.push(record.iter().map(text_cell).collect());
+        table.push(|j| text_cell(&record[j]))?;
     }
-    Ok(RawTable { names, rows })
+    builder.ok_or(FormatError::NoRows)?.finish()
 }
 
 fn json_cell(v: &Value) -> Cell {
@@ -457,14 +466,18 @@ fn read_ndjson(bytes: &[u8]) -> Result<RawTable, FormatError> {
 pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatError> {
     let format = options.format.unwrap_or_else(|| Format::sniff(bytes));
     let raw = match format {
-        Format::Csv => read_csv(bytes, options.header)?,
+        Format::Csv => return read_csv(bytes, options),
         Format::Json => read_json(bytes)?,
         Format::Ndjson => read_ndjson(bytes)?,
     };
     if raw.rows.is_empty() {
         return Err(FormatError::NoRows);
     }
-    select_and_convert(raw, options)
+    let mut builder = TableBuilder::new(raw.names, options)?;
+    for row in &raw.rows {
+        builder.push(|j| row[j].clone())?;
+    }
+    builder.finish()
 }
 
 fn column_index(names: &[String], wanted: &str) -> Result<usize, FormatError> {
@@ -477,113 +490,154 @@ fn column_index(names: &[String], wanted: &str) -> Result<usize, FormatError> {
         })
 }
 
-fn select_and_convert(raw: RawTable, options: &ReadOptions) -> Result<Table, FormatError> {
-    let label_index = options
-        .label_column
-        .as_deref()
-        .map(|l| column_index(&raw.names, l))
-        .transpose()?;
-    for name in &options.ignore_columns {
-        column_index(&raw.names, name)?;
+/// Turns rows of cells into a numeric table, applying column selection and the
+/// missing-value policy as rows arrive.
+struct TableBuilder {
+    names: Vec<String>,
+    selected: Vec<usize>,
+    label_index: Option<usize>,
+    missing: MissingPolicy,
+    values: Vec<f64>,
+    source_rows: Vec<usize>,
+    /// (kept row, selected column) of each value to impute.
+    missing_cells: Vec<(usize, usize)>,
+    labels: Option<Vec<f64>>,
+    input_rows: usize,
+}
+
+impl TableBuilder {
+    fn new(names: Vec<String>, options: &ReadOptions) -> Result<Self, FormatError> {
+        let label_index = options
+            .label_column
+            .as_deref()
+            .map(|l| column_index(&names, l))
+            .transpose()?;
+        for name in &options.ignore_columns {
+            column_index(&names, name)?;
+        }
+        let selected: Vec<usize> = match &options.columns {
+            Some(cols) => cols
+                .iter()
+                .map(|c| column_index(&names, c))
+                .collect::<Result<_, _>>()?,
+            None => (0..names.len())
+                .filter(|&j| Some(j) != label_index && !options.ignore_columns.contains(&names[j]))
+                .collect(),
+        };
+        if selected.is_empty() {
+            return Err(FormatError::NoColumns);
+        }
+        Ok(Self {
+            names,
+            selected,
+            label_index,
+            missing: options.missing,
+            values: Vec::new(),
+            source_rows: Vec::new(),
+            missing_cells: Vec::new(),
+            labels: label_index.map(|_| Vec::new()),
+            input_rows: 0,
+        })
     }
-    let selected: Vec<usize> = match &options.columns {
-        Some(cols) => cols
-            .iter()
-            .map(|c| column_index(&raw.names, c))
-            .collect::<Result<_, _>>()?,
-        None => (0..raw.names.len())
-            .filter(|&j| Some(j) != label_index && !options.ignore_columns.contains(&raw.names[j]))
-            .collect(),
-    };
-    if selected.is_empty() {
-        return Err(FormatError::NoColumns);
+
+    /// Number of fields each input row must have.
+    fn width(&self) -> usize {
+        self.names.len()
     }
-    let input_rows = raw.rows.len();
-    let mut values = Vec::with_capacity(input_rows * selected.len());
-    let mut source_rows = Vec::with_capacity(input_rows);
-    let mut missing_cells: Vec<(usize, usize)> = Vec::new(); // (kept row, column)
-    let mut labels = label_index.map(|_| Vec::with_capacity(input_rows));
-    'rows: for (i, row) in raw.rows.iter().enumerate() {
-        let start = values.len();
-        let mut row_missing = Vec::new();
-        for (out_j, &j) in selected.iter().enumerate() {
-            let column = &raw.names[j];
-            match &row[j] {
-                Cell::Number(v) if v.is_finite() => values.push(*v),
+
+    /// Adds one input row; `cell(j)` gives its j-th field.
+    fn push(&mut self, cell: impl Fn(usize) -> Cell) -> Result<(), FormatError> {
+        let i = self.input_rows;
+        self.input_rows += 1;
+        let start = self.values.len();
+        let kept = self.source_rows.len();
+        let missing_before = self.missing_cells.len();
+        for (out_j, &j) in self.selected.iter().enumerate() {
+            match cell(j) {
+                Cell::Number(v) if v.is_finite() => self.values.push(v),
                 Cell::Number(v) => {
                     return Err(FormatError::NonFinite {
-                        column: column.clone(),
+                        column: self.names[j].clone(),
                         row: i + 1,
                         value: v.to_string(),
                     });
                 }
                 Cell::Text(t) => {
                     return Err(FormatError::NonNumeric {
-                        column: column.clone(),
+                        column: self.names[j].clone(),
                         row: i + 1,
-                        value: t.clone(),
+                        value: t,
                     });
                 }
-                Cell::Missing => match options.missing {
+                Cell::Missing => match self.missing {
                     MissingPolicy::Error => {
                         return Err(FormatError::Missing {
-                            column: column.clone(),
+                            column: self.names[j].clone(),
                             row: i + 1,
                         });
                     }
                     MissingPolicy::Drop => {
-                        values.truncate(start);
-                        continue 'rows;
+                        self.values.truncate(start);
+                        self.missing_cells.truncate(missing_before);
+                        return Ok(());
                     }
                     MissingPolicy::Mean | MissingPolicy::Median => {
-                        values.push(f64::NAN);
-                        row_missing.push(out_j);
+                        self.values.push(f64::NAN);
+                        self.missing_cells.push((kept, out_j));
                     }
                 },
             }
         }
-        if let (Some(labels), Some(l)) = (labels.as_mut(), label_index) {
-            match &row[l] {
-                Cell::Number(v) => labels.push(*v),
+        if let (Some(labels), Some(l)) = (self.labels.as_mut(), self.label_index) {
+            match cell(l) {
+                Cell::Number(v) => labels.push(v),
                 other => {
                     return Err(FormatError::NonNumeric {
-                        column: raw.names[l].clone(),
+                        column: self.names[l].clone(),
                         row: i + 1,
-                        value: format!("{other:?}"),
+                        value: match other {
+                            Cell::Text(t) => t,
+                            _ => String::new(),
+                        },
                     });
                 }
             }
         }
-        let kept = source_rows.len();
-        missing_cells.extend(row_missing.into_iter().map(|j| (kept, j)));
-        source_rows.push(i);
+        self.source_rows.push(i);
+        Ok(())
     }
-    if source_rows.is_empty() {
-        return Err(FormatError::NoRows);
-    }
-    let width = selected.len();
-    let mut data = Array2::from_shape_vec((source_rows.len(), width), values).map_err(|e| {
-        FormatError::Csv {
-            row: 0,
-            message: e.to_string(),
+
+    fn finish(self) -> Result<Table, FormatError> {
+        if self.source_rows.is_empty() {
+            return Err(FormatError::NoRows);
         }
-    })?;
-    if !missing_cells.is_empty() {
-        impute(
-            &mut data,
-            &missing_cells,
-            options.missing,
-            &selected,
-            &raw.names,
-        )?;
+        let width = self.selected.len();
+        let mut data = Array2::from_shape_vec((self.source_rows.len(), width), self.values)
+            .map_err(|e| FormatError::Csv {
+                row: 0,
+                message: e.to_string(),
+            })?;
+        if !self.missing_cells.is_empty() {
+            impute(
+                &mut data,
+                &self.missing_cells,
+                self.missing,
+                &self.selected,
+                &self.names,
+            )?;
+        }
+        Ok(Table {
+            columns: self
+                .selected
+                .iter()
+                .map(|&j| self.names[j].clone())
+                .collect(),
+            data,
+            source_rows: self.source_rows,
+            input_rows: self.input_rows,
+            labels: self.labels,
+        })
     }
-    Ok(Table {
-        columns: selected.iter().map(|&j| raw.names[j].clone()).collect(),
-        data,
-        source_rows,
-        input_rows,
-        labels,
-    })
 }
 
 fn impute(

@@ -10,12 +10,12 @@
 //! `Σ_c Σ_j (x_j − v_cj)² / (‖x − v_c‖ r_c)`, and each feature's term is its contribution.
 
 use nalgebra::{DMatrix, SymmetricEigen};
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector};
 use crate::error::{Result, invalid};
-use crate::stats::{check_data, mean_std};
+use crate::stats::check_data;
 
 /// Parameters of PCA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,24 +64,22 @@ impl Detector for PcaParams {
         self.validate()?;
         check_data(data, "pca", 2)?;
         let (n, d) = data.dim();
-        let (mean, scale): (Vec<f64>, Vec<f64>) = if self.standardization {
-            data.axis_iter(Axis(1))
-                .map(|col| {
-                    let (m, s) = mean_std(col.iter().copied());
-                    (m, if s > 0.0 { s } else { 1.0 })
-                })
-                .unzip()
+        let (mean, scale) = if self.standardization {
+            column_mean_std(data)
         } else {
             (vec![0.0; d], vec![1.0; d])
         };
         let standardised = standardise(data, &mean, &scale);
-        // Covariance of the (re-)centred standardised data, as scikit-learn's PCA centres.
-        let centre: Vec<f64> = standardised
-            .axis_iter(Axis(1))
-            .map(|c| c.sum() / n as f64)
-            .collect();
-        let centred = &standardised - &ndarray::ArrayView1::from(&centre);
-        let cov = centred.t().dot(&centred) / (n as f64 - 1.0).max(1.0);
+        // Covariance of the re-centred standardised data (scikit-learn's PCA centres
+        // again): XᵀX − n·c·cᵀ, without a centred copy of X.
+        let centre: Vec<f64> = column_mean_std(standardised.view()).0;
+        let mut cov = standardised.t().dot(&standardised);
+        for a in 0..d {
+            for b in 0..d {
+                cov[[a, b]] =
+                    (cov[[a, b]] - n as f64 * centre[a] * centre[b]) / (n as f64 - 1.0).max(1.0);
+            }
+        }
         let eig = SymmetricEigen::new(DMatrix::from_fn(d, d, |i, j| cov[[i, j]]));
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
@@ -135,14 +133,49 @@ impl Detector for PcaParams {
     }
 }
 
-fn standardise(data: ArrayView2<'_, f64>, mean: &[f64], scale: &[f64]) -> Array2<f64> {
-    let mut out = data.to_owned();
-    for mut row in out.rows_mut() {
-        for ((v, m), s) in row.iter_mut().zip(mean).zip(scale) {
-            *v = (*v - m) / s;
+/// Per-column mean and population standard deviation (a zero deviation becomes 1, as in
+/// scikit-learn's scaler), in two row-major passes.
+fn column_mean_std(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
+    let data = data.as_standard_layout();
+    let (n, d) = data.dim();
+    let flat = data.as_slice().unwrap_or(&[]);
+    let mut mean = vec![0.0; d];
+    for row in flat.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
         }
     }
-    out
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut var = vec![0.0; d];
+    for row in flat.chunks_exact(d) {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m) * (v - m);
+        }
+    }
+    let scale = var
+        .into_iter()
+        .map(|v| {
+            let s = (v / n as f64).sqrt();
+            if s > 0.0 { s } else { 1.0 }
+        })
+        .collect();
+    (mean, scale)
+}
+
+fn standardise(data: ArrayView2<'_, f64>, mean: &[f64], scale: &[f64]) -> Array2<f64> {
+    let data = data.as_standard_layout();
+    let d = data.ncols();
+    let flat = data.as_slice().unwrap_or(&[]);
+    let mut out = Vec::with_capacity(flat.len());
+    for row in flat.chunks_exact(d) {
+        out.extend(
+            row.iter()
+                .zip(mean)
+                .zip(scale)
+                .map(|((x, m), s)| (x - m) / s),
+        );
+    }
+    Array2::from_shape_vec(data.dim(), out).unwrap_or_default()
 }
 
 impl FittedPca {
@@ -156,11 +189,17 @@ impl FittedPca {
             .into_iter()
             .map(|v| v.dot(&v))
             .collect();
-        x.rows()
-            .into_iter()
-            .zip(projections.rows())
+        let c = self.weights.len();
+        let (Some(xs), Some(ps)) = (x.as_slice(), projections.as_slice()) else {
+            return vec![0.0; x.nrows()];
+        };
+        if c == 0 {
+            return vec![0.0; x.nrows()];
+        }
+        xs.chunks_exact(x.ncols().max(1))
+            .zip(ps.chunks_exact(c))
             .map(|(row, proj)| {
-                let x2 = row.dot(&row);
+                let x2: f64 = row.iter().map(|v| v * v).sum();
                 proj.iter()
                     .zip(&component_norms)
                     .zip(&self.weights)
