@@ -107,31 +107,28 @@ impl Candidates {
 
     #[inline]
     fn push(&mut self, d2: f64, position: u32) {
-        if d2 >= self.worst() && self.items.len() >= self.k {
-            return;
+        let len = self.items.len();
+        if len == self.k {
+            if d2 >= self.items[len - 1].0 {
+                return;
+            }
+            self.items.pop();
         }
-        let at = self.items.partition_point(|&(d, _)| d <= d2);
-        self.items.insert(at, (d2, position));
-        self.items.truncate(self.k);
+        // Insertion from the back: k is small, so shifting a few entries beats a search
+        // plus a memmove call.
+        self.items.push((d2, position));
+        let mut i = self.items.len() - 1;
+        while i > 0 && self.items[i - 1].0 > d2 {
+            self.items[i] = self.items[i - 1];
+            i -= 1;
+        }
+        self.items[i] = (d2, position);
     }
 }
 
-#[inline]
+#[inline(always)]
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let chunks = a.len() / 4 * 4;
-    for i in (0..chunks).step_by(4) {
-        for l in 0..4 {
-            let d = a[i + l] - b[i + l];
-            acc[l] += d * d;
-        }
-    }
-    let mut total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for i in chunks..a.len() {
-        let d = a[i] - b[i];
-        total += d * d;
-    }
-    total
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 /// Squared distance, or `None` as soon as the partial sum exceeds `limit`.

@@ -71,10 +71,85 @@ impl Tree {
     }
 }
 
+/// A tree laid out for branch-free scoring of many rows at once: leaves point to
+/// themselves with an infinite threshold, so every row can take exactly `depth` steps.
+#[derive(Debug, Clone, PartialEq)]
+struct FlatTree {
+    nodes: Vec<Node>,
+    /// Path length of each node if it is a leaf (0 for internal nodes).
+    path: Vec<f64>,
+    depth: usize,
+}
+
+impl FlatTree {
+    fn from_tree(tree: &Tree) -> Self {
+        let mut nodes = tree.nodes.clone();
+        let mut path = vec![0.0; nodes.len()];
+        let mut depth = vec![0usize; nodes.len()];
+        let mut max_depth = 0;
+        for i in 0..nodes.len() {
+            if nodes[i].feature == LEAF {
+                path[i] = nodes[i].value;
+                nodes[i] = Node {
+                    value: f64::INFINITY,
+                    feature: 0,
+                    left: i as u32,
+                };
+            } else {
+                let left = nodes[i].left as usize;
+                depth[left] = depth[i] + 1;
+                depth[left + 1] = depth[i] + 1;
+                max_depth = max_depth.max(depth[i] + 1);
+            }
+        }
+        Self {
+            nodes,
+            path,
+            depth: max_depth,
+        }
+    }
+
+    /// Adds each row's path length to `acc`. Rows go through in groups of eight, level
+    /// by level, so the eight independent descents overlap in the CPU's pipeline.
+    fn accumulate(&self, rows: &[f64], d: usize, acc: &mut [f64]) {
+        const LANES: usize = 8;
+        let mut groups = acc.chunks_exact_mut(LANES);
+        let mut row_groups = rows.chunks_exact(LANES * d);
+        for (acc, rows) in (&mut groups).zip(&mut row_groups) {
+            let mut at = [0usize; LANES];
+            for _ in 0..self.depth {
+                for (l, a) in at.iter_mut().enumerate() {
+                    let node = &self.nodes[*a];
+                    let x = rows[l * d + node.feature as usize];
+                    *a = node.left as usize + usize::from(x > node.value);
+                }
+            }
+            for (s, a) in acc.iter_mut().zip(at) {
+                *s += self.path[a];
+            }
+        }
+        for (s, row) in groups
+            .into_remainder()
+            .iter_mut()
+            .zip(row_groups.remainder().chunks_exact(d))
+        {
+            let mut a = 0usize;
+            for _ in 0..self.depth {
+                let node = &self.nodes[a];
+                a = node.left as usize + usize::from(row[node.feature as usize] > node.value);
+            }
+            *s += self.path[a];
+        }
+    }
+}
+
 /// A fitted Isolation Forest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedIsolationForest {
     trees: Vec<Tree>,
+    /// Scoring layout of `trees`, built on first use.
+    #[serde(skip)]
+    flat: std::sync::OnceLock<Vec<FlatTree>>,
     n_features: usize,
     /// `c(max_samples)`: the normaliser of the mean path length.
     normaliser: f64,
@@ -227,6 +302,7 @@ impl Detector for IsolationForestParams {
             .map(|&s| self.fit_tree(data, sample_size, s))
             .collect();
         let model = FittedIsolationForest {
+            flat: std::sync::OnceLock::new(),
             trees,
             n_features: data.ncols(),
             normaliser: average_path_length(sample_size),
@@ -271,13 +347,14 @@ impl FittedDetector for FittedIsolationForest {
             return Vec::new();
         };
         let mut out = vec![0.0; data.nrows()];
+        let trees = self
+            .flat
+            .get_or_init(|| self.trees.iter().map(FlatTree::from_tree).collect());
         out.par_chunks_mut(BLOCK)
             .zip(flat.par_chunks(BLOCK * d))
             .for_each(|(scores, rows)| {
-                for tree in &self.trees {
-                    for (s, row) in scores.iter_mut().zip(rows.chunks_exact(d)) {
-                        *s += tree.path_length(row);
-                    }
+                for tree in trees {
+                    tree.accumulate(rows, d, scores);
                 }
                 for s in scores.iter_mut() {
                     *s = self.anomaly_score(*s);
