@@ -98,6 +98,48 @@ pub(crate) fn median_of_sorted(sorted: &[f64]) -> f64 {
     }
 }
 
+/// Median absolute deviation of an ascending slice around its median, in O(n) without
+/// a copy: the deviations below and above the median are two sorted runs, merged
+/// outwards from the middle up to the middle deviation(s).
+pub(crate) fn mad_of_sorted(sorted: &[f64], median: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    // `below` walks down from the last value <= median, `above` up from the next one.
+    let split = sorted.partition_point(|&v| v <= median);
+    let (mut below, mut above) = (split, split);
+    let mut next = || {
+        let down = (below > 0).then(|| median - sorted[below - 1]);
+        let up = (above < n).then(|| sorted[above] - median);
+        match (down, up) {
+            (Some(a), Some(b)) if a <= b => {
+                below -= 1;
+                a
+            }
+            (Some(a), None) => {
+                below -= 1;
+                a
+            }
+            (_, Some(b)) => {
+                above += 1;
+                b
+            }
+            (None, None) => f64::NAN,
+        }
+    };
+    let mut previous = f64::NAN;
+    for _ in 0..n / 2 {
+        previous = next();
+    }
+    let middle = next();
+    if n % 2 == 1 {
+        middle
+    } else {
+        (previous + middle) / 2.0
+    }
+}
+
 /// Median and median absolute deviation (unscaled) of `values`.
 pub(crate) fn median_mad(values: &[f64]) -> (f64, f64) {
     let mut buf = values.to_vec();
@@ -171,8 +213,7 @@ impl ScoreDistribution {
         radsort::sort(&mut sorted);
         let (mean, std) = mean_std(sorted.iter().copied());
         let median = median_of_sorted(&sorted);
-        let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
-        let mad = median_in_place(&mut deviations);
+        let mad = mad_of_sorted(&sorted, median);
         let quantiles = if sorted.len() <= Self::MAX_POINTS {
             sorted
         } else {
@@ -254,6 +295,19 @@ mod tests {
     fn median_of_even_and_odd_lengths() {
         assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn mad_of_sorted_matches_the_definition() {
+        for values in [
+            vec![1.0, 2.0, 3.0, 4.0, 100.0],
+            vec![1.0, 1.0, 2.0, 2.0, 4.0, 6.0, 9.0, 9.5],
+            vec![5.0],
+            vec![-3.0, -1.0, 0.0, 0.0, 0.0, 7.0],
+        ] {
+            let (median, mad) = median_mad(&values);
+            assert_eq!(mad_of_sorted(&values, median), mad, "{values:?}");
+        }
     }
 
     #[test]

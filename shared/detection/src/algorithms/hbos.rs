@@ -115,8 +115,15 @@ impl Histogram {
 }
 
 /// Builds every feature's histogram in two row-major passes (ranges, then counts), with
-/// numpy's binning: equal-width bins over [min, max], half-open except the last.
-fn fit_histograms(data: ArrayView2<'_, f64>, n_bins: usize, alpha: f64) -> Vec<Histogram> {
+/// numpy's binning: equal-width bins over [min, max], half-open except the last. Returns
+/// the histograms and the training scores: the counting pass records each value's bin
+/// under PyOD's `digitize(right=True)` rule (a value exactly on an inner edge belongs to
+/// the bin below), so training rows are scored by table look-ups alone.
+fn fit_histograms(
+    data: ArrayView2<'_, f64>,
+    n_bins: usize,
+    alpha: f64,
+) -> (Vec<Histogram>, Vec<f64>) {
     let data = data.as_standard_layout();
     let (n, d) = data.dim();
     let flat = data.as_slice().unwrap_or(&[]);
@@ -135,24 +142,32 @@ fn fit_histograms(data: ArrayView2<'_, f64>, n_bins: usize, alpha: f64) -> Vec<H
             *h += 0.5;
         }
     }
-    let scale: Vec<f64> = lo
+    let width: Vec<f64> = lo
         .iter()
         .zip(&hi)
-        .map(|(l, h)| n_bins as f64 / (h - l))
+        .map(|(l, h)| (h - l) / n_bins as f64)
+        .collect();
+    let edges: Vec<f64> = (0..d)
+        .flat_map(|j| (0..=n_bins).map(move |b| (j, b)))
+        .map(|(j, b)| lo[j] + width[j] * b as f64)
         .collect();
     let mut counts = vec![0usize; d * n_bins];
-    for row in flat.chunks_exact(d) {
-        for (j, &v) in row.iter().enumerate() {
-            let mut bin = (((v - lo[j]) * scale[j]) as usize).min(n_bins - 1);
-            // Guard against rounding putting a value below its bin's left edge.
-            let width = (hi[j] - lo[j]) / n_bins as f64;
-            if bin > 0 && v < lo[j] + width * bin as f64 {
+    let mut digitized = vec![0u16; n * d];
+    for (row, bins) in flat.chunks_exact(d).zip(digitized.chunks_exact_mut(d)) {
+        for (j, (&v, slot)) in row.iter().zip(bins.iter_mut()).enumerate() {
+            let e = &edges[j * (n_bins + 1)..(j + 1) * (n_bins + 1)];
+            let mut bin = (((v - lo[j]) / width[j]) as usize).min(n_bins - 1);
+            // Rounding can put a value one bin off its edges; numpy compares with edges.
+            if bin > 0 && v < e[bin] {
                 bin -= 1;
+            } else if bin + 1 < n_bins && v >= e[bin + 1] {
+                bin += 1;
             }
             counts[j * n_bins + bin] += 1;
+            *slot = (if bin > 0 && v == e[bin] { bin - 1 } else { bin }) as u16;
         }
     }
-    (0..d)
+    let histograms: Vec<Histogram> = (0..d)
         .map(|j| {
             Histogram::new(
                 lo[j],
@@ -162,7 +177,18 @@ fn fit_histograms(data: ArrayView2<'_, f64>, n_bins: usize, alpha: f64) -> Vec<H
                 alpha,
             )
         })
-        .collect()
+        .collect();
+    let training_scores = digitized
+        .chunks_exact(d)
+        .map(|bins| {
+            -bins
+                .iter()
+                .zip(&histograms)
+                .map(|(&b, h)| h.log_density[b as usize])
+                .sum::<f64>()
+        })
+        .collect();
+    (histograms, training_scores)
 }
 
 impl Detector for HbosParams {
@@ -193,12 +219,11 @@ impl Detector for HbosParams {
     fn fit(&self, data: ArrayView2<'_, f64>, _seed: u64) -> Result<Fitted<FittedHbos>> {
         self.validate()?;
         check_data(data, "hbos", 1)?;
-        let histograms = fit_histograms(data, self.n_bins, self.alpha);
+        let (histograms, training_scores) = fit_histograms(data, self.n_bins, self.alpha);
         let model = FittedHbos {
             histograms,
             tol: self.tol,
         };
-        let training_scores = model.score(data);
         Ok(Fitted {
             model,
             training_scores,
@@ -256,6 +281,18 @@ mod tests {
         assert_eq!(top, 99);
         let c = fit.model.contributions(data.row(99));
         assert!(c[1] > c[0]);
+    }
+
+    #[test]
+    fn training_scores_equal_rescoring_including_values_on_edges() {
+        // Values 0..=20 with 10 bins: every even value sits exactly on an edge.
+        let data = Array2::from_shape_fn((21, 2), |(i, j)| (i * (j + 1)) as f64);
+        let fit = HbosParams::default().fit(data.view(), 0).unwrap();
+        assert_eq!(fit.model.score(data.view()), fit.training_scores);
+        let skewed =
+            Array2::from_shape_fn((300, 3), |(i, j)| ((i * i * (j + 3)) % 97) as f64 / 7.0);
+        let fit = HbosParams::default().fit(skewed.view(), 0).unwrap();
+        assert_eq!(fit.model.score(skewed.view()), fit.training_scores);
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! `Σ_c Σ_j (x_j − v_cj)² / (‖x − v_c‖ r_c)`, and each feature's term is its contribution.
 
 use nalgebra::{DMatrix, SymmetricEigen};
+use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector};
@@ -69,11 +71,22 @@ impl Detector for PcaParams {
         } else {
             (vec![0.0; d], vec![1.0; d])
         };
-        let standardised = standardise(data, &mean, &scale);
         // Covariance of the re-centred standardised data (scikit-learn's PCA centres
-        // again): XᵀX − n·c·cᵀ, without a centred copy of X.
-        let centre: Vec<f64> = column_mean_std(standardised.view()).0;
-        let mut cov = standardised.t().dot(&standardised);
+        // again): XᵀX − n·c·cᵀ, accumulated block by block without a copy of X.
+        let mut cov = Array2::<f64>::zeros((d, d));
+        let mut centre = vec![0.0; d];
+        let data_std = data.as_standard_layout();
+        let flat = data_std.as_slice().unwrap_or(&[]);
+        for rows in flat.chunks(BLOCK * d) {
+            let block = standardise(rows, d, &mean, &scale);
+            for row in block.rows() {
+                for (c, v) in centre.iter_mut().zip(row) {
+                    *c += v;
+                }
+            }
+            general_mat_mul(1.0, &block.t(), &block, 1.0, &mut cov);
+        }
+        centre.iter_mut().for_each(|c| *c /= n as f64);
         for a in 0..d {
             for b in 0..d {
                 cov[[a, b]] =
@@ -125,7 +138,7 @@ impl Detector for PcaParams {
             components,
             weights,
         };
-        let training_scores = model.score_standardised(standardised.view());
+        let training_scores = model.score(data);
         Ok(Fitted {
             model,
             training_scores,
@@ -162,12 +175,13 @@ fn column_mean_std(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
     (mean, scale)
 }
 
-fn standardise(data: ArrayView2<'_, f64>, mean: &[f64], scale: &[f64]) -> Array2<f64> {
-    let data = data.as_standard_layout();
-    let d = data.ncols();
-    let flat = data.as_slice().unwrap_or(&[]);
-    let mut out = Vec::with_capacity(flat.len());
-    for row in flat.chunks_exact(d) {
+/// Rows per block when standardising: small enough to stay in cache.
+const BLOCK: usize = 1024;
+
+/// Standardises row-major `rows` (`d` values each) into a new matrix.
+fn standardise(rows: &[f64], d: usize, mean: &[f64], scale: &[f64]) -> Array2<f64> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows.chunks_exact(d) {
         out.extend(
             row.iter()
                 .zip(mean)
@@ -175,7 +189,7 @@ fn standardise(data: ArrayView2<'_, f64>, mean: &[f64], scale: &[f64]) -> Array2
                 .map(|((x, m), s)| (x - m) / s),
         );
     }
-    Array2::from_shape_vec(data.dim(), out).unwrap_or_default()
+    Array2::from_shape_vec((rows.len() / d.max(1), d), out).unwrap_or_default()
 }
 
 impl FittedPca {
@@ -224,7 +238,20 @@ impl FittedDetector for FittedPca {
     }
 
     fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
-        self.score_standardised(standardise(data, &self.mean, &self.scale).view())
+        let data = data.as_standard_layout();
+        let d = data.ncols();
+        let flat = data.as_slice().unwrap_or(&[]);
+        let mut out = vec![0.0; data.nrows()];
+        if d == 0 {
+            return out;
+        }
+        out.par_chunks_mut(BLOCK)
+            .zip(flat.par_chunks(BLOCK * d))
+            .for_each(|(scores, rows)| {
+                let block = standardise(rows, d, &self.mean, &self.scale);
+                scores.copy_from_slice(&self.score_standardised(block.view()));
+            });
+        out
     }
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
