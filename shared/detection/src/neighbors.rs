@@ -569,6 +569,31 @@ mod tests {
     }
 
     #[test]
+    fn all_training_neighbours_match_brute_force() {
+        for dims in [3, 20] {
+            let data = Array2::from_shape_fn((900, dims), |(i, j)| {
+                (((i * 7919 + j * 104_729) % 1013) as f64 / 41.0).cos() * (j % 4 + 1) as f64
+            });
+            let index = NeighborIndex::build(data.view()).unwrap();
+            let all = index.query_all_training(4, |idx, dist| (idx, dist));
+            for i in (0..900).step_by(29) {
+                let (idx, dist) = &all[i];
+                assert!(!idx.contains(&i));
+                let mut expected: Vec<f64> = (0..900)
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let (a, b) = (data.row(i), data.row(j));
+                        squared_distance(a.as_slice().unwrap(), b.as_slice().unwrap()).sqrt()
+                    })
+                    .collect();
+                expected.sort_by(f64::total_cmp);
+                expected.truncate(4);
+                assert_eq!(dist, &expected, "dims {dims}, row {i}");
+            }
+        }
+    }
+
+    #[test]
     fn duplicates_and_self_exclusion() {
         let data = Array2::from_shape_fn((100, 2), |(i, _)| (i / 50) as f64);
         let index = NeighborIndex::build(data.view()).unwrap();
