@@ -31,6 +31,9 @@ const LEAF_SIZE: usize = 16;
 /// Marks a leaf whose rows are all identical.
 const IDENTICAL_ROWS: u32 = u32::MAX;
 
+/// Rotated trees first compare rows on this many leading axes.
+const ROTATED_PREFIX: usize = 6;
+
 /// From this many features on, the tree is built in principal axes.
 const ROTATE_FROM_DIMS: usize = 12;
 
@@ -61,6 +64,10 @@ pub(crate) struct NeighborIndex {
     points: Vec<f64>,
     /// The same rows in tree (rotated) coordinates, when rotated.
     rotated_points: Vec<f64>,
+    /// The rows again (in tree coordinates), leaf by leaf in dimension-major order (the
+    /// `m` values of dimension 0, then of dimension 1, ...), so a leaf scan is vectorised
+    /// across rows.
+    leaf_columns: Vec<f64>,
     /// Original row index of each position.
     order: Vec<u32>,
     /// Position of each original row.
@@ -131,19 +138,6 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Squared distance, or `None` as soon as the partial sum exceeds `limit`.
-#[inline]
-fn bounded_squared_distance(a: &[f64], b: &[f64], limit: f64) -> Option<f64> {
-    let mut total = 0.0;
-    for (ca, cb) in a.chunks(8).zip(b.chunks(8)) {
-        total += squared_distance(ca, cb);
-        if total > limit {
-            return None;
-        }
-    }
-    Some(total)
-}
-
 impl NeighborIndex {
     pub(crate) fn build(data: ArrayView2<'_, f64>) -> Result<Self> {
         let (n, dims) = data.dim();
@@ -168,6 +162,7 @@ impl NeighborIndex {
             rotation,
             points: Vec::new(),
             rotated_points: Vec::new(),
+            leaf_columns: Vec::new(),
             order: Vec::new(),
             position: Vec::new(),
             nodes: Vec::with_capacity(2 * n / LEAF_SIZE + 1),
@@ -199,7 +194,23 @@ impl NeighborIndex {
         for (p, &i) in order.iter().enumerate() {
             position[i as usize] = p as u32;
         }
+        let tree_points = if rotated {
+            &index.rotated_points
+        } else {
+            &points
+        };
+        let mut leaf_columns = vec![0.0; points.len()];
+        for node in index.nodes.iter().filter(|n| n.left == 0) {
+            let (start, end) = (node.start as usize, node.end as usize);
+            let m = end - start;
+            for p in 0..m {
+                for j in 0..dims {
+                    leaf_columns[start * dims + j * m + p] = tree_points[(start + p) * dims + j];
+                }
+            }
+        }
         index.points = points;
+        index.leaf_columns = leaf_columns;
         index.order = order;
         index.position = position;
         Ok(index)
@@ -294,24 +305,49 @@ impl NeighborIndex {
                 for p in n.start..n.start + take {
                     best.push(d2, p);
                 }
-            } else if self.rotated {
-                // Reject far rows cheaply on the rotated copy, whose first coordinates
-                // carry most of the variance (so partial sums grow fast); rows that pass
-                // get their exact distance on the original values.
-                let rotated = &self.rotated_points[start..n.end as usize * dims];
-                for (k, (row, r)) in rows
-                    .chunks_exact(dims)
-                    .zip(rotated.chunks_exact(dims))
-                    .enumerate()
-                {
-                    let limit = best.worst() * (1.0 + 1e-9);
-                    if bounded_squared_distance(t, r, limit).is_some() {
-                        best.push(squared_distance(q, row), n.start + k as u32);
+            } else {
+                // Distances to all rows of the leaf at once, dimension by dimension, in
+                // tree coordinates (the same summation order as `squared_distance`, so
+                // without rotation they are the exact distances).
+                let m = (n.end - n.start) as usize;
+                let columns = &self.leaf_columns[start..start + m * dims];
+                let mut acc = [0.0f64; LEAF_SIZE];
+                let acc = &mut acc[..m];
+                // Rotated: the leading axes carry most of the variance, so a partial sum
+                // over them already rules most rows out.
+                let leading = if self.rotated {
+                    dims.min(ROTATED_PREFIX)
+                } else {
+                    dims
+                };
+                for (column, &x) in columns.chunks_exact(m).zip(t).take(leading) {
+                    for (a, &v) in acc.iter_mut().zip(column) {
+                        let diff = x - v;
+                        *a += diff * diff;
                     }
                 }
-            } else {
-                for (k, row) in rows.chunks_exact(dims).enumerate() {
-                    best.push(squared_distance(q, row), n.start + k as u32);
+                if self.rotated {
+                    // Rotated distances are exact up to rounding: use them as a filter and
+                    // take the exact distance on the original values for rows that pass.
+                    let rotated = &self.rotated_points[start..start + m * dims];
+                    for (k, (&partial, (row, r))) in acc
+                        .iter()
+                        .zip(rows.chunks_exact(dims).zip(rotated.chunks_exact(dims)))
+                        .enumerate()
+                    {
+                        let limit = best.worst() * (1.0 + 1e-9);
+                        if partial >= limit {
+                            continue;
+                        }
+                        let rest = squared_distance(&t[leading..], &r[leading..]);
+                        if partial + rest < limit {
+                            best.push(squared_distance(q, row), n.start + k as u32);
+                        }
+                    }
+                } else {
+                    for (k, &d2) in acc.iter().enumerate() {
+                        best.push(d2, n.start + k as u32);
+                    }
                 }
             }
             return;
