@@ -3,6 +3,17 @@
 //! What Pynomaly's entry points share above the algorithms: reading user data
 //! ([`formats`]) and storing fitted models ([`models`]). The HTTP API, job system and
 //! cloud adapters build on these.
+//!
+//! ```
+//! use pynomaly_service::formats::{read_table, ReadOptions};
+//!
+//! let csv = "host,cpu,latency\nweb1,0.5,120\nweb2,0.6,115\nweb3,0.9,900\n";
+//! let options = ReadOptions { ignore_columns: vec!["host".into()], ..Default::default() };
+//! let table = read_table(csv.as_bytes(), &options)?;
+//! assert_eq!(table.columns, vec!["cpu", "latency"]);
+//! assert_eq!(table.data.nrows(), 3);
+//! # Ok::<(), pynomaly_service::formats::FormatError>(())
+//! ```
 
 pub mod formats;
 pub mod models;
