@@ -32,6 +32,7 @@ pub mod model;
 mod neighbors;
 pub mod registry;
 mod stats;
+pub mod timeseries;
 
 pub use algorithms::{Detector, Fitted, FittedDetector};
 pub use error::{DetectionError, Result};
