@@ -89,6 +89,8 @@ impl ForecastParams {
         let mut out = SeriesDetection::with_len(n);
         out.expected = forecast.point;
         if let Some(intervals) = forecast.intervals {
+            // Several parallel per-point arrays are filled by index.
+            #[allow(clippy::needless_range_loop)]
             for i in 0..n {
                 let half = ((intervals.upper[i] - intervals.lower[i]) / 2.0 / sensitivity)
                     .max(f64::EPSILON);
