@@ -37,6 +37,9 @@ pub enum Command {
     Models(ModelsCommand),
     /// Benchmark the detectors on labelled datasets (CSV files with a `label` column).
     Bench(crate::bench::BenchArgs),
+    /// Time series: detect anomalies and changepoints, or benchmark on NAB.
+    #[command(subcommand)]
+    Timeseries(crate::timeseries::TimeseriesCommand),
 }
 
 /// Algorithm choice and fitting options.
@@ -185,6 +188,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Score(args) => score(args, &store),
         Command::Models(cmd) => models(cmd, &store),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Timeseries(cmd) => crate::timeseries::run(cmd),
     }
 }
 

@@ -57,6 +57,11 @@ impl InputArgs {
     }
 }
 
+/// The format named by a path's extension, if any.
+pub fn format_for(path: &str) -> Option<Format> {
+    Format::from_path(path)
+}
+
 /// Reads a whole file, or stdin for `-`.
 pub fn read_bytes(path: &str) -> Result<Vec<u8>> {
     if path == "-" {

@@ -211,21 +211,21 @@ pub enum FormatError {
 
 /// One raw cell before numeric conversion.
 #[derive(Debug, Clone, PartialEq)]
-enum Cell {
+pub(crate) enum Cell {
     Missing,
     Text(String),
     Number(f64),
 }
 
 /// Raw table: names and rows of cells.
-struct RawTable {
-    names: Vec<String>,
-    rows: Vec<Vec<Cell>>,
+pub(crate) struct RawTable {
+    pub(crate) names: Vec<String>,
+    pub(crate) rows: Vec<Vec<Cell>>,
 }
 
 const MISSING_MARKERS: &[&str] = &["", "na", "n/a", "nan", "null", "none", "?"];
 
-fn text_cell(field: &str) -> Cell {
+pub(crate) fn text_cell(field: &str) -> Cell {
     let t = field.trim();
     if t.len() <= 4 && MISSING_MARKERS.iter().any(|m| m.eq_ignore_ascii_case(t)) {
         Cell::Missing
@@ -420,7 +420,7 @@ fn columns_from_json(map: &serde_json::Map<String, Value>) -> Result<RawTable, F
     Ok(RawTable { names, rows })
 }
 
-fn read_json(bytes: &[u8]) -> Result<RawTable, FormatError> {
+pub(crate) fn read_json(bytes: &[u8]) -> Result<RawTable, FormatError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json {
         line: Some(e.line()),
         message: e.to_string(),
@@ -446,7 +446,7 @@ fn read_json(bytes: &[u8]) -> Result<RawTable, FormatError> {
     }
 }
 
-fn read_ndjson(bytes: &[u8]) -> Result<RawTable, FormatError> {
+pub(crate) fn read_ndjson(bytes: &[u8]) -> Result<RawTable, FormatError> {
     let text = std::str::from_utf8(bytes).map_err(|e| FormatError::Encoding(e.to_string()))?;
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -480,7 +480,7 @@ pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatEr
     builder.finish()
 }
 
-fn column_index(names: &[String], wanted: &str) -> Result<usize, FormatError> {
+pub(crate) fn column_index(names: &[String], wanted: &str) -> Result<usize, FormatError> {
     names
         .iter()
         .position(|n| n == wanted)

@@ -17,3 +17,4 @@
 
 pub mod formats;
 pub mod models;
+pub mod series;

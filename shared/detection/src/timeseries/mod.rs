@@ -11,6 +11,49 @@
 //!
 //! `sensitivity` (default 1) scales every method's threshold: thresholds are divided by
 //! it, so 2 flags more and 0.5 flags less.
+//!
+//! Alarms are de-duplicated: after a flagged point, further flags within `cooldown` points
+//! are cleared (their scores stay), so one anomaly episode raises one alarm at its onset.
+//! The default cooldown is 1/50 of the series (at least 10 points); 0 turns it off.
+
+/// Settings shared by every method.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesSettings {
+    /// Seasonal period in points, where the method uses one (default: detected).
+    pub period: Option<usize>,
+    /// Threshold scale (default 1).
+    pub sensitivity: f64,
+    /// Points after an alarm during which new flags are cleared (default: n / 50, ≥ 10).
+    pub cooldown: Option<usize>,
+}
+
+impl Default for SeriesSettings {
+    fn default() -> Self {
+        Self {
+            period: None,
+            sensitivity: 1.0,
+            cooldown: None,
+        }
+    }
+}
+
+/// The default alarm cooldown for a series of `n` points.
+pub fn default_cooldown(n: usize) -> usize {
+    (n / 50).max(10)
+}
+
+/// Clears flags within `cooldown` points after each kept flag.
+pub fn suppress_repeats(anomalies: &mut [bool], cooldown: usize) {
+    let mut last: Option<usize> = None;
+    for (i, flag) in anomalies.iter_mut().enumerate() {
+        if *flag {
+            match last {
+                Some(l) if i - l <= cooldown => *flag = false,
+                _ => last = Some(i),
+            }
+        }
+    }
+}
 
 use serde::{Deserialize, Serialize};
 
@@ -164,15 +207,13 @@ impl SeriesMethod {
         }
     }
 
-    /// Runs the method on `values` (in time order). `period` overrides a seasonal period
-    /// (in points) where the method uses one; `sensitivity` scales thresholds (see the
-    /// module docs).
-    pub fn detect(
-        &self,
-        values: &[f64],
-        period: Option<usize>,
-        sensitivity: f64,
-    ) -> Result<SeriesDetection> {
+    /// Runs the method on `values` (in time order) with `settings` (see the module docs).
+    pub fn detect(&self, values: &[f64], settings: SeriesSettings) -> Result<SeriesDetection> {
+        let SeriesSettings {
+            period,
+            sensitivity,
+            cooldown,
+        } = settings;
         if !(sensitivity.is_finite() && sensitivity > 0.0 && sensitivity <= 100.0) {
             return Err(invalid(
                 "sensitivity",
@@ -209,6 +250,42 @@ impl SeriesMethod {
             Self::RollingZ(p) => p.detect(values, sensitivity),
             Self::Rcf(p) => p.detect(values, sensitivity)?,
         };
+        let mut detection = detection;
+        let cooldown = cooldown.unwrap_or_else(|| default_cooldown(values.len()));
+        if cooldown > 0 {
+            suppress_repeats(&mut detection.anomalies, cooldown);
+        }
         Ok(detection.grade())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_within_the_cooldown_are_cleared() {
+        let mut flags = vec![false; 30];
+        for i in [3, 4, 5, 9, 20, 21] {
+            flags[i] = true;
+        }
+        suppress_repeats(&mut flags, 5);
+        let kept: Vec<usize> = (0..30).filter(|&i| flags[i]).collect();
+        assert_eq!(kept, vec![3, 9, 20]);
+    }
+
+    #[test]
+    fn settings_and_input_are_checked() {
+        let m = SeriesMethod::from_name("rolling-z", None).unwrap();
+        let bad = SeriesSettings { sensitivity: 0.0, ..Default::default() };
+        assert!(m.detect(&[1.0; 100], bad).unwrap_err().to_string().contains("sensitivity"));
+        let err = m.detect(&[1.0; 5], SeriesSettings::default()).unwrap_err().to_string();
+        assert!(err.contains("at least 21"), "{err}");
+        let err = m.detect(&[1.0, f64::NAN, 2.0], SeriesSettings::default()).unwrap_err();
+        assert!(matches!(err, DetectionError::NonFinite { row: 1, .. }));
+        let err = SeriesMethod::from_name("arima", None).unwrap_err().to_string();
+        assert!(err.contains("unknown") && err.contains("rolling-z"), "{err}");
+        let err = SeriesMethod::from_name("esd", Some(serde_json::json!({"alpha": 2}))).unwrap_err();
+        assert!(err.to_string().contains("alpha"));
     }
 }

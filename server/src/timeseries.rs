@@ -1,0 +1,407 @@
+//! `pynomaly timeseries detect | bench`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use pynomaly_detection::timeseries::{
+    METHODS, SeriesDetection, SeriesMethod, SeriesSettings, default_cooldown, nab, suppress_repeats,
+};
+use pynomaly_service::series::{SeriesOptions, parse_timestamp, read_series};
+use serde::Serialize;
+
+use crate::input::read_bytes;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TimeseriesCommand {
+    /// Score every point of one or more time series.
+    Detect(DetectArgs),
+    /// Run every method on NAB-style labelled series and score them with NAB.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MethodArgs {
+    /// forecast | changepoint | esd | rolling-z | rcf
+    #[arg(long, short = 'm', default_value = "esd")]
+    pub method: String,
+    /// Method parameters as a JSON object, e.g. '{"window": 100}'.
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Seasonal period in points (default: detected where the method uses one).
+    #[arg(long)]
+    pub period: Option<usize>,
+    /// Threshold scale: 2 flags more, 0.5 flags less (default 1).
+    #[arg(long, default_value_t = 1.0)]
+    pub sensitivity: f64,
+    /// Points after an alarm during which repeated flags are cleared (default: 1/50 of
+    /// the series, at least 10; 0 keeps every flag).
+    #[arg(long)]
+    pub cooldown: Option<usize>,
+}
+
+impl MethodArgs {
+    fn settings(&self) -> SeriesSettings {
+        SeriesSettings {
+            period: self.period,
+            sensitivity: self.sensitivity,
+            cooldown: self.cooldown,
+        }
+    }
+
+    fn method(&self, name: &str) -> Result<SeriesMethod> {
+        let params = self
+            .params
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+            .transpose()
+            .context("--params is not valid JSON")?;
+        Ok(SeriesMethod::from_name(name, params)?)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Input file (CSV, JSON or NDJSON), or `-` for standard input.
+    pub file: String,
+    #[command(flatten)]
+    pub method: MethodArgs,
+    /// Timestamp column.
+    #[arg(long, default_value = "timestamp")]
+    pub time_column: String,
+    /// Value column(s), comma-separated (default: every other column).
+    #[arg(long, value_delimiter = ',')]
+    pub value_column: Option<Vec<String>>,
+    /// Entity column: one series per distinct value (e.g. host).
+    #[arg(long)]
+    pub entity_column: Option<String>,
+    /// Write results here (.csv, .json or .ndjson); default: CSV on standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PointRow<'a> {
+    row: usize,
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity: Option<&'a str>,
+    column: &'a str,
+    value: f64,
+    expected: Option<f64>,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    score: f64,
+    grade: f64,
+    anomaly: bool,
+}
+
+#[derive(Serialize)]
+struct ChangepointRow<'a> {
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity: Option<&'a str>,
+    column: &'a str,
+    level_before: f64,
+    level_after: f64,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+pub fn run(command: TimeseriesCommand) -> Result<()> {
+    match command {
+        TimeseriesCommand::Detect(args) => detect(args),
+        TimeseriesCommand::Bench(args) => bench(args),
+    }
+}
+
+fn detect(args: DetectArgs) -> Result<()> {
+    let started = Instant::now();
+    let method = args.method.method(&args.method.method)?;
+    let bytes = read_bytes(&args.file)?;
+    let options = SeriesOptions {
+        format: crate::input::format_for(&args.file),
+        time_column: args.time_column.clone(),
+        value_columns: args.value_column.clone(),
+        entity_column: args.entity_column.clone(),
+    };
+    let input = read_series(&bytes, &options).with_context(|| format!("cannot use {}", args.file))?;
+    // (input row, series index, point index) for every point, then input order.
+    let mut results: Vec<SeriesDetection> = Vec::with_capacity(input.series.len());
+    for s in &input.series {
+        let label = match &s.entity {
+            Some(e) => format!("series {e}/{}", s.column),
+            None => format!("series {}", s.column),
+        };
+        results.push(
+            method
+                .detect(&s.values, args.method.settings())
+                .with_context(|| format!("{label}: {} failed", method.name()))?,
+        );
+    }
+    let mut order: Vec<(usize, usize, usize)> = Vec::new();
+    for (k, s) in input.series.iter().enumerate() {
+        for (p, &row) in s.rows.iter().enumerate() {
+            order.push((row, k, p));
+        }
+    }
+    order.sort_unstable();
+    let points: Vec<PointRow<'_>> = order
+        .iter()
+        .map(|&(row, k, p)| {
+            let s = &input.series[k];
+            let d = &results[k];
+            PointRow {
+                row,
+                timestamp: &input.timestamp_text[row],
+                entity: s.entity.as_deref(),
+                column: &s.column,
+                value: s.values[p],
+                expected: finite(d.expected[p]),
+                lower: finite(d.lower[p]),
+                upper: finite(d.upper[p]),
+                score: d.scores[p],
+                grade: d.grades[p],
+                anomaly: d.anomalies[p],
+            }
+        })
+        .collect();
+    let timestamp_text = &input.timestamp_text;
+    let changepoints: Vec<ChangepointRow<'_>> = input
+        .series
+        .iter()
+        .zip(&results)
+        .flat_map(|(s, d)| {
+            d.changepoints.iter().map(move |c| ChangepointRow {
+                timestamp: &timestamp_text[s.rows[c.index]],
+                entity: s.entity.as_deref(),
+                column: &s.column,
+                level_before: c.level_before,
+                level_after: c.level_after,
+            })
+        })
+        .collect();
+    write_points(args.output.as_deref(), &points, &changepoints)?;
+    for c in &changepoints {
+        eprintln!(
+            "changepoint at {} ({}): level {:.4} -> {:.4}",
+            c.timestamp, c.column, c.level_before, c.level_after
+        );
+    }
+    let anomalies = points.iter().filter(|p| p.anomaly).count();
+    eprintln!(
+        "pynomaly: {} points in {} series, {anomalies} anomalies, {} changepoints, {}, {:.1} ms",
+        points.len(),
+        input.series.len(),
+        changepoints.len(),
+        method.name(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+fn write_points(path: Option<&str>, points: &[PointRow<'_>], changepoints: &[ChangepointRow<'_>]) -> Result<()> {
+    use std::io::Write;
+    let lower = path.unwrap_or("").to_ascii_lowercase();
+    let mut sink: Box<dyn Write> = match path {
+        Some(p) if p != "-" => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {p}"))?,
+        )),
+        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if lower.ends_with(".json") {
+        serde_json::to_writer(&mut sink, &serde_json::json!({"points": points, "changepoints": changepoints}))?;
+        writeln!(sink)?;
+    } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        for p in points {
+            serde_json::to_writer(&mut sink, p)?;
+            writeln!(sink)?;
+        }
+    } else {
+        let mut w = csv::Writer::from_writer(&mut sink);
+        let with_entity = points.iter().any(|p| p.entity.is_some());
+        let mut header = vec!["row", "timestamp"];
+        if with_entity {
+            header.push("entity");
+        }
+        header.extend(["column", "value", "expected", "lower", "upper", "score", "grade", "anomaly"]);
+        w.write_record(&header)?;
+        let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for p in points {
+            let mut rec = vec![p.row.to_string(), p.timestamp.to_string()];
+            if with_entity {
+                rec.push(p.entity.unwrap_or("").to_string());
+            }
+            rec.extend([
+                p.column.to_string(),
+                p.value.to_string(),
+                num(p.expected),
+                num(p.lower),
+                num(p.upper),
+                p.score.to_string(),
+                format!("{:.6}", p.grade),
+                p.anomaly.to_string(),
+            ]);
+            w.write_record(&rec)?;
+        }
+        w.flush()?;
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// NAB-style directory: `<category>/<series>.csv` files and `labels/combined_windows.json`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Methods to run (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "rolling-z,esd,forecast,changepoint,rcf")]
+    pub methods: Vec<String>,
+    /// Print every series' result, not only the totals.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Parameters (JSON) for the methods, e.g. with a single --methods entry.
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Alarm cooldown in points (default: 1/50 of each series; 0 = off).
+    #[arg(long)]
+    pub cooldown: Option<usize>,
+}
+
+/// Score multipliers tried for NAB's "one threshold for all series" optimisation.
+const SWEEP: &[f64] = &[0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0, 5.0];
+
+struct MethodTotals {
+    name: String,
+    raw: f64,
+    windows: usize,
+    found: usize,
+    alarms: usize,
+    alarms_in: usize,
+    seconds: f64,
+    points: usize,
+    sweep_raw: Vec<f64>,
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let labels_path = args.data.join("labels/combined_windows.json");
+    let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_slice(
+        &std::fs::read(&labels_path).with_context(|| format!("cannot read {}", labels_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a NAB windows file", labels_path.display()))?;
+    if labels.is_empty() {
+        bail!("{} lists no series", labels_path.display());
+    }
+    let methods: Vec<SeriesMethod> = args
+        .methods
+        .iter()
+        .map(|m| {
+            let params = args.params.as_deref().map(serde_json::from_str).transpose()?;
+            Ok(SeriesMethod::from_name(m, params)?)
+        })
+        .collect::<Result<_>>()?;
+    let settings = SeriesSettings {
+        cooldown: args.cooldown,
+        ..Default::default()
+    };
+    let mut totals: Vec<MethodTotals> = methods
+        .iter()
+        .map(|m| MethodTotals {
+            name: m.name().to_string(),
+            raw: 0.0,
+            windows: 0,
+            found: 0,
+            alarms: 0,
+            alarms_in: 0,
+            seconds: 0.0,
+            points: 0,
+            sweep_raw: vec![0.0; SWEEP.len()],
+        })
+        .collect();
+    let progress = crate::progress::bar((labels.len() * methods.len()) as u64);
+    for (file, windows_text) in &labels {
+        let path = args.data.join(file);
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let input = read_series(&bytes, &SeriesOptions { value_columns: Some(vec!["value".into()]), ..Default::default() })
+            .with_context(|| format!("cannot use {}", path.display()))?;
+        let series = &input.series[0];
+        let windows: Vec<nab::Window> = windows_text
+            .iter()
+            .filter_map(|[a, b]| {
+                let (a, b) = (parse_timestamp(a)?, parse_timestamp(b)?);
+                let start = series.timestamps.partition_point(|&t| t < a);
+                let end = series.timestamps.partition_point(|&t| t <= b).checked_sub(1)?;
+                (start <= end).then_some(nab::Window { start, end })
+            })
+            .collect();
+        for (method, total) in methods.iter().zip(totals.iter_mut()) {
+            progress.set_message(format!("{file} {}", method.name()));
+            let started = Instant::now();
+            let d = method
+                .detect(&series.values, settings)
+                .with_context(|| format!("{file}: {}", method.name()))?;
+            total.seconds += started.elapsed().as_secs_f64();
+            total.points += series.values.len();
+            let s = nab::score_series(&d.anomalies, &windows, nab::STANDARD);
+            total.raw += s.raw;
+            total.windows += s.windows;
+            total.found += s.windows_found;
+            total.alarms += s.alarms;
+            total.alarms_in += s.alarms_in_windows;
+            for (t, raw) in SWEEP.iter().zip(total.sweep_raw.iter_mut()) {
+                let mut flags: Vec<bool> = d.scores.iter().map(|&x| x > *t).collect();
+                let cooldown = args.cooldown.unwrap_or_else(|| default_cooldown(flags.len()));
+                if cooldown > 0 {
+                    suppress_repeats(&mut flags, cooldown);
+                }
+                *raw += nab::score_series(&flags, &windows, nab::STANDARD).raw;
+            }
+            if args.verbose {
+                progress.suspend(|| {
+                    println!(
+                        "{file:<55} {:<12} windows {}/{} alarms {:>4} in-window {:>4} nab {:>7.1}",
+                        method.name(),
+                        s.windows_found,
+                        s.windows,
+                        s.alarms,
+                        s.alarms_in_windows,
+                        nab::normalised(s.raw, s.windows, nab::STANDARD)
+                    )
+                });
+            }
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+    println!(
+        "\n{:<12} {:>9} {:>9} {:>8} {:>11} {:>10} {:>14} {:>12}",
+        "method", "windows", "found%", "alarms", "precision%", "NAB", "NAB(best t)", "points/s"
+    );
+    for t in &totals {
+        let (best_t, best_raw) = SWEEP
+            .iter()
+            .zip(&t.sweep_raw)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(a, b)| (*a, *b))
+            .unwrap_or((1.0, t.raw));
+        println!(
+            "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1} {:>8.1} (t={:<4}) {:>12.0}",
+            t.name,
+            t.found,
+            t.windows,
+            100.0 * t.found as f64 / t.windows.max(1) as f64,
+            t.alarms,
+            100.0 * t.alarms_in as f64 / t.alarms.max(1) as f64,
+            nab::normalised(t.raw, t.windows, nab::STANDARD),
+            nab::normalised(best_raw, t.windows, nab::STANDARD),
+            best_t,
+            t.points as f64 / t.seconds.max(1e-9),
+        );
+    }
+    println!("\nmethods known: {}", METHODS.join(", "));
+    Ok(())
+}
