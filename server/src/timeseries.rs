@@ -128,7 +128,8 @@ fn detect(args: DetectArgs) -> Result<()> {
         value_columns: args.value_column.clone(),
         entity_column: args.entity_column.clone(),
     };
-    let input = read_series(&bytes, &options).with_context(|| format!("cannot use {}", args.file))?;
+    let input =
+        read_series(&bytes, &options).with_context(|| format!("cannot use {}", args.file))?;
     // (input row, series index, point index) for every point, then input order.
     let mut results: Vec<SeriesDetection> = Vec::with_capacity(input.series.len());
     for s in &input.series {
@@ -203,7 +204,11 @@ fn detect(args: DetectArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_points(path: Option<&str>, points: &[PointRow<'_>], changepoints: &[ChangepointRow<'_>]) -> Result<()> {
+fn write_points(
+    path: Option<&str>,
+    points: &[PointRow<'_>],
+    changepoints: &[ChangepointRow<'_>],
+) -> Result<()> {
     use std::io::Write;
     let lower = path.unwrap_or("").to_ascii_lowercase();
     let mut sink: Box<dyn Write> = match path {
@@ -213,7 +218,10 @@ fn write_points(path: Option<&str>, points: &[PointRow<'_>], changepoints: &[Cha
         _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     if lower.ends_with(".json") {
-        serde_json::to_writer(&mut sink, &serde_json::json!({"points": points, "changepoints": changepoints}))?;
+        serde_json::to_writer(
+            &mut sink,
+            &serde_json::json!({"points": points, "changepoints": changepoints}),
+        )?;
         writeln!(sink)?;
     } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
         for p in points {
@@ -227,7 +235,9 @@ fn write_points(path: Option<&str>, points: &[PointRow<'_>], changepoints: &[Cha
         if with_entity {
             header.push("entity");
         }
-        header.extend(["column", "value", "expected", "lower", "upper", "score", "grade", "anomaly"]);
+        header.extend([
+            "column", "value", "expected", "lower", "upper", "score", "grade", "anomaly",
+        ]);
         w.write_record(&header)?;
         let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         for p in points {
@@ -259,7 +269,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Methods to run (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "rolling-z,esd,forecast,changepoint,rcf")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "rolling-z,esd,forecast,changepoint,rcf"
+    )]
     pub methods: Vec<String>,
     /// Print every series' result, not only the totals.
     #[arg(long)]
@@ -290,7 +304,8 @@ struct MethodTotals {
 fn bench(args: BenchArgs) -> Result<()> {
     let labels_path = args.data.join("labels/combined_windows.json");
     let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_slice(
-        &std::fs::read(&labels_path).with_context(|| format!("cannot read {}", labels_path.display()))?,
+        &std::fs::read(&labels_path)
+            .with_context(|| format!("cannot read {}", labels_path.display()))?,
     )
     .with_context(|| format!("{} is not a NAB windows file", labels_path.display()))?;
     if labels.is_empty() {
@@ -300,7 +315,11 @@ fn bench(args: BenchArgs) -> Result<()> {
         .methods
         .iter()
         .map(|m| {
-            let params = args.params.as_deref().map(serde_json::from_str).transpose()?;
+            let params = args
+                .params
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?;
             Ok(SeriesMethod::from_name(m, params)?)
         })
         .collect::<Result<_>>()?;
@@ -325,16 +344,26 @@ fn bench(args: BenchArgs) -> Result<()> {
     let progress = crate::progress::bar((labels.len() * methods.len()) as u64);
     for (file, windows_text) in &labels {
         let path = args.data.join(file);
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let input = read_series(&bytes, &SeriesOptions { value_columns: Some(vec!["value".into()]), ..Default::default() })
-            .with_context(|| format!("cannot use {}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let input = read_series(
+            &bytes,
+            &SeriesOptions {
+                value_columns: Some(vec!["value".into()]),
+                ..Default::default()
+            },
+        )
+        .with_context(|| format!("cannot use {}", path.display()))?;
         let series = &input.series[0];
         let windows: Vec<nab::Window> = windows_text
             .iter()
             .filter_map(|[a, b]| {
                 let (a, b) = (parse_timestamp(a)?, parse_timestamp(b)?);
                 let start = series.timestamps.partition_point(|&t| t < a);
-                let end = series.timestamps.partition_point(|&t| t <= b).checked_sub(1)?;
+                let end = series
+                    .timestamps
+                    .partition_point(|&t| t <= b)
+                    .checked_sub(1)?;
                 (start <= end).then_some(nab::Window { start, end })
             })
             .collect();
@@ -354,7 +383,9 @@ fn bench(args: BenchArgs) -> Result<()> {
             total.alarms_in += s.alarms_in_windows;
             for (t, raw) in SWEEP.iter().zip(total.sweep_raw.iter_mut()) {
                 let mut flags: Vec<bool> = d.scores.iter().map(|&x| x > *t).collect();
-                let cooldown = args.cooldown.unwrap_or_else(|| default_cooldown(flags.len()));
+                let cooldown = args
+                    .cooldown
+                    .unwrap_or_else(|| default_cooldown(flags.len()));
                 if cooldown > 0 {
                     suppress_repeats(&mut flags, cooldown);
                 }

@@ -16,7 +16,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use crate::formats::{Cell, Format, FormatError, RawTable, column_index, read_json, read_ndjson, text_cell};
+use crate::formats::{
+    Cell, Format, FormatError, RawTable, column_index, read_json, read_ndjson, text_cell,
+};
 
 /// Options for [`read_series`].
 #[derive(Debug, Clone)]
@@ -76,18 +78,29 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.timestamp_millis());
     }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, format) {
             return Some(dt.and_utc().timestamp_millis());
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_millis());
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|dt| dt.and_utc().timestamp_millis());
     }
     if let Ok(v) = t.parse::<f64>()
         && v.is_finite()
     {
-        return Some(if v.abs() >= 1e11 { v as i64 } else { (v * 1000.0) as i64 });
+        return Some(if v.abs() >= 1e11 {
+            v as i64
+        } else {
+            (v * 1000.0) as i64
+        });
     }
     None
 }
@@ -100,18 +113,28 @@ fn read_csv_raw(bytes: &[u8]) -> Result<RawTable, FormatError> {
         .from_reader(bytes);
     let names: Vec<String> = reader
         .headers()
-        .map_err(|e| FormatError::Csv { row: 0, message: e.to_string() })?
+        .map_err(|e| FormatError::Csv {
+            row: 0,
+            message: e.to_string(),
+        })?
         .iter()
         .map(str::to_string)
         .collect();
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| FormatError::Csv { row: i + 1, message: e.to_string() })?;
+        let record = record.map_err(|e| FormatError::Csv {
+            row: i + 1,
+            message: e.to_string(),
+        })?;
         if record.len() == 1 && record[0].is_empty() {
             continue;
         }
         if record.len() != names.len() {
-            return Err(FormatError::RaggedRow { row: i + 1, expected: names.len(), got: record.len() });
+            return Err(FormatError::RaggedRow {
+                row: i + 1,
+                expected: names.len(),
+                got: record.len(),
+            });
         }
         rows.push(record.iter().map(text_cell).collect());
     }
@@ -147,8 +170,13 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
         .map(|e| column_index(&raw.names, e))
         .transpose()?;
     let value_columns: Vec<usize> = match &options.value_columns {
-        Some(cols) => cols.iter().map(|c| column_index(&raw.names, c)).collect::<Result<_, _>>()?,
-        None => (0..raw.names.len()).filter(|&j| j != time && Some(j) != entity).collect(),
+        Some(cols) => cols
+            .iter()
+            .map(|c| column_index(&raw.names, c))
+            .collect::<Result<_, _>>()?,
+        None => (0..raw.names.len())
+            .filter(|&j| j != time && Some(j) != entity)
+            .collect(),
     };
     if value_columns.is_empty() {
         return Err(FormatError::NoColumns);
@@ -166,7 +194,9 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
         let ts = parse_timestamp(&text).ok_or_else(|| FormatError::NonNumeric {
             column: raw.names[time].clone(),
             row: i + 1,
-            value: format!("{text} (not a timestamp: use RFC 3339, YYYY-MM-DD HH:MM:SS or epoch seconds/ms)"),
+            value: format!(
+                "{text} (not a timestamp: use RFC 3339, YYYY-MM-DD HH:MM:SS or epoch seconds/ms)"
+            ),
         })?;
         timestamps.push(ts);
         timestamp_text.push(text);
@@ -190,7 +220,10 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
                         row: i + 1,
                         value: v.to_string(),
                     }),
-                    Cell::Missing => Err(FormatError::Missing { column: raw.names[j].clone(), row: i + 1 }),
+                    Cell::Missing => Err(FormatError::Missing {
+                        column: raw.names[j].clone(),
+                        row: i + 1,
+                    }),
                     Cell::Text(t) => Err(FormatError::NonNumeric {
                         column: raw.names[j].clone(),
                         row: i + 1,
@@ -242,7 +275,10 @@ mod tests {
         let csv = "timestamp,host,cpu\n2024-01-01 00:02:00,a,3\n2024-01-01 00:00:00,a,1\n2024-01-01 00:01:00,b,7\n2024-01-01 00:01:00,a,2\n";
         let input = read_series(
             csv.as_bytes(),
-            &SeriesOptions { entity_column: Some("host".into()), ..Default::default() },
+            &SeriesOptions {
+                entity_column: Some("host".into()),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(input.series.len(), 2);
@@ -255,14 +291,29 @@ mod tests {
 
     #[test]
     fn errors_name_row_and_column() {
-        let err = read_series(b"timestamp,v\nnot-a-time,1\n", &SeriesOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("row 1") && err.to_string().contains("not a timestamp"), "{err}");
+        let err =
+            read_series(b"timestamp,v\nnot-a-time,1\n", &SeriesOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("row 1") && err.to_string().contains("not a timestamp"),
+            "{err}"
+        );
         let err = read_series(b"time,v\n2024-01-01,1\n", &SeriesOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("no column named `timestamp`"), "{err}");
-        let err = read_series(b"timestamp,v\n2024-01-01,\n", &SeriesOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("missing value in column `v` at row 1"), "{err}");
+        assert!(
+            err.to_string().contains("no column named `timestamp`"),
+            "{err}"
+        );
+        let err =
+            read_series(b"timestamp,v\n2024-01-01,\n", &SeriesOptions::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("missing value in column `v` at row 1"),
+            "{err}"
+        );
         let json = br#"[{"timestamp": 1714564800, "v": 1}, {"timestamp": 1714564860, "v": "x"}]"#;
         let err = read_series(json, &SeriesOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("column `v` is not numeric"), "{err}");
+        assert!(
+            err.to_string().contains("column `v` is not numeric"),
+            "{err}"
+        );
     }
 }

@@ -277,15 +277,34 @@ mod tests {
     #[test]
     fn settings_and_input_are_checked() {
         let m = SeriesMethod::from_name("rolling-z", None).unwrap();
-        let bad = SeriesSettings { sensitivity: 0.0, ..Default::default() };
-        assert!(m.detect(&[1.0; 100], bad).unwrap_err().to_string().contains("sensitivity"));
-        let err = m.detect(&[1.0; 5], SeriesSettings::default()).unwrap_err().to_string();
+        let bad = SeriesSettings {
+            sensitivity: 0.0,
+            ..Default::default()
+        };
+        assert!(
+            m.detect(&[1.0; 100], bad)
+                .unwrap_err()
+                .to_string()
+                .contains("sensitivity")
+        );
+        let err = m
+            .detect(&[1.0; 5], SeriesSettings::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least 21"), "{err}");
-        let err = m.detect(&[1.0, f64::NAN, 2.0], SeriesSettings::default()).unwrap_err();
+        let err = m
+            .detect(&[1.0, f64::NAN, 2.0], SeriesSettings::default())
+            .unwrap_err();
         assert!(matches!(err, DetectionError::NonFinite { row: 1, .. }));
-        let err = SeriesMethod::from_name("arima", None).unwrap_err().to_string();
-        assert!(err.contains("unknown") && err.contains("rolling-z"), "{err}");
-        let err = SeriesMethod::from_name("esd", Some(serde_json::json!({"alpha": 2}))).unwrap_err();
+        let err = SeriesMethod::from_name("arima", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown") && err.contains("rolling-z"),
+            "{err}"
+        );
+        let err =
+            SeriesMethod::from_name("esd", Some(serde_json::json!({"alpha": 2}))).unwrap_err();
         assert!(err.to_string().contains("alpha"));
     }
 }

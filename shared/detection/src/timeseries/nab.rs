@@ -68,7 +68,11 @@ pub fn score_series(detections: &[bool], windows: &[Window], profile: Profile) -
     let max_tp = scaled_sigmoid(-1.0);
     let mut window_of = vec![None; n];
     for (w, win) in windows.iter().enumerate() {
-        for slot in window_of.iter_mut().take(win.end.min(n - 1) + 1).skip(win.start) {
+        for slot in window_of
+            .iter_mut()
+            .take(win.end.min(n - 1) + 1)
+            .skip(win.start)
+        {
             *slot = Some(w);
         }
     }
@@ -160,7 +164,16 @@ mod tests {
     const N: usize = 2000;
 
     fn windows() -> Vec<Window> {
-        vec![Window { start: 1000, end: 1099 }, Window { start: 1500, end: 1599 }]
+        vec![
+            Window {
+                start: 1000,
+                end: 1099,
+            },
+            Window {
+                start: 1500,
+                end: 1599,
+            },
+        ]
     }
 
     #[test]
