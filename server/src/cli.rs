@@ -200,6 +200,26 @@ fn set_threads(threads: usize) -> Result<()> {
         .context("cannot start worker threads")
 }
 
+/// Writes the results and prints the summary: the end of `detect` and `score`.
+fn finish(
+    output: &Option<String>,
+    threshold: &ThresholdArgs,
+    table: &pynomaly_service::formats::Table,
+    detection: &Detection,
+    algorithm: &str,
+    started: Instant,
+) -> Result<()> {
+    write_results(output.as_deref(), table, detection, threshold.explain)?;
+    summary(
+        detection,
+        table.input_rows,
+        &threshold.describe(),
+        algorithm,
+        started,
+    );
+    Ok(())
+}
+
 fn summary(
     detection: &Detection,
     input_rows: usize,
@@ -238,20 +258,14 @@ fn detect(args: DetectArgs) -> Result<()> {
         options,
     )?;
     spinner.finish_and_clear();
-    write_results(
-        args.output.as_deref(),
+    finish(
+        &args.output,
+        &args.threshold,
         &table,
         &detection,
-        args.threshold.explain,
-    )?;
-    summary(
-        &detection,
-        table.input_rows,
-        &args.threshold.describe(),
         params.name(),
         started,
-    );
-    Ok(())
+    )
 }
 
 fn train(args: TrainArgs, store: &LocalModelStore) -> Result<()> {
@@ -299,20 +313,14 @@ fn score(args: ScoreArgs, store: &LocalModelStore) -> Result<()> {
     }
     let table = load_table(&args.file, &read)?;
     let detection = model.evaluate(table.data.view(), options)?;
-    write_results(
-        args.output.as_deref(),
+    finish(
+        &args.output,
+        &args.threshold,
         &table,
         &detection,
-        args.threshold.explain,
-    )?;
-    summary(
-        &detection,
-        table.input_rows,
-        &args.threshold.describe(),
         model.algorithm(),
         started,
-    );
-    Ok(())
+    )
 }
 
 fn models(cmd: ModelsCommand, store: &LocalModelStore) -> Result<()> {

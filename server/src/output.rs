@@ -46,6 +46,16 @@ fn explanation_text(e: &Explanation) -> String {
         .join("; ")
 }
 
+/// A buffered writer to `path`, or to standard output for `None` or `-`.
+pub fn open_sink(path: Option<&str>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) if p != "-" => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {p}"))?,
+        )),
+        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
 /// Writes the results for every input row of `table` to `path` (stdout when `None`).
 pub fn write_results(
     path: Option<&str>,
@@ -54,12 +64,7 @@ pub fn write_results(
     explain: bool,
 ) -> Result<()> {
     let format = OutputFormat::for_path(path);
-    let mut sink: Box<dyn Write> = match path {
-        Some(p) if p != "-" => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {p}"))?,
-        )),
-        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut sink = open_sink(path)?;
     // Map input rows to result positions (rows dropped for missing values have none).
     let mut position = vec![None; table.input_rows];
     for (k, &source) in table.source_rows.iter().enumerate() {

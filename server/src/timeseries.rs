@@ -211,12 +211,7 @@ fn write_points(
 ) -> Result<()> {
     use std::io::Write;
     let lower = path.unwrap_or("").to_ascii_lowercase();
-    let mut sink: Box<dyn Write> = match path {
-        Some(p) if p != "-" => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {p}"))?,
-        )),
-        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut sink = crate::output::open_sink(path)?;
     if lower.ends_with(".json") {
         serde_json::to_writer(
             &mut sink,
