@@ -306,8 +306,15 @@ fn bench(args: BenchArgs) -> Result<()> {
     if labels.is_empty() {
         bail!("{} lists no series", labels_path.display());
     }
-    let methods: Vec<SeriesMethod> = args
-        .methods
+    // The rolling z-score always runs: it is the baseline printed beside every method.
+    let mut names = args.methods.clone();
+    if !names
+        .iter()
+        .any(|m| SeriesMethod::from_name(m, None).is_ok_and(|m| m.name() == "rolling-z"))
+    {
+        names.insert(0, "rolling-z".into());
+    }
+    let methods: Vec<SeriesMethod> = names
         .iter()
         .map(|m| {
             let params = args
@@ -389,12 +396,12 @@ fn bench(args: BenchArgs) -> Result<()> {
             if args.verbose {
                 progress.suspend(|| {
                     println!(
-                        "{file:<55} {:<12} windows {}/{} alarms {:>4} in-window {:>4} nab {:>7.1}",
+                        "{file:<55} {:<12} windows found {}/{} alarms {:>4} false alarms {:>4} nab {:>7.1}",
                         method.name(),
                         s.windows_found,
                         s.windows,
                         s.alarms,
-                        s.alarms_in_windows,
+                        s.alarms - s.alarms_in_windows,
                         nab::normalised(s.raw, s.windows, nab::STANDARD)
                     )
                 });
@@ -407,6 +414,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         "\n{:<12} {:>9} {:>9} {:>8} {:>11} {:>10} {:>14} {:>12}",
         "method", "windows", "found%", "alarms", "precision%", "NAB", "NAB(best t)", "points/s"
     );
+    let baseline = totals.iter().find(|t| t.name == "rolling-z");
     for t in &totals {
         let (best_t, best_raw) = SWEEP
             .iter()
@@ -427,6 +435,18 @@ fn bench(args: BenchArgs) -> Result<()> {
             best_t,
             t.points as f64 / t.seconds.max(1e-9),
         );
+        if let Some(b) = baseline.filter(|b| b.name != t.name) {
+            println!(
+                "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1}   (rolling-z baseline)",
+                "",
+                b.found,
+                b.windows,
+                100.0 * b.found as f64 / b.windows.max(1) as f64,
+                b.alarms,
+                100.0 * b.alarms_in as f64 / b.alarms.max(1) as f64,
+                nab::normalised(b.raw, b.windows, nab::STANDARD),
+            );
+        }
     }
     println!("\nmethods known: {}", METHODS.join(", "));
     Ok(())
