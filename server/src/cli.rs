@@ -37,6 +37,8 @@ pub enum Command {
     Models(ModelsCommand),
     /// Benchmark the detectors on labelled datasets (CSV files with a `label` column).
     Bench(crate::bench::BenchArgs),
+    /// Serve the HTTP API (local storage under the data dir).
+    Serve(crate::serve::ServeArgs),
     /// Time series: detect anomalies and changepoints, or benchmark on NAB.
     #[command(subcommand)]
     Timeseries(crate::timeseries::TimeseriesCommand),
@@ -181,7 +183,8 @@ pub enum ModelsCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let store = LocalModelStore::new(cli.data_dir.unwrap_or_else(default_data_dir));
+    let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
+    let store = LocalModelStore::new(&data_dir);
     match cli.command {
         Command::Detect(args) => detect(args),
         Command::Train(args) => train(args, &store),
@@ -189,6 +192,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Models(cmd) => models(cmd, &store),
         Command::Bench(args) => crate::bench::run(args),
         Command::Timeseries(cmd) => crate::timeseries::run(cmd),
+        Command::Serve(args) => crate::serve::run(args, data_dir),
     }
 }
 

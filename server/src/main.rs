@@ -7,6 +7,7 @@ mod cli;
 mod input;
 mod output;
 mod progress;
+mod serve;
 mod timeseries;
 
 use std::process::ExitCode;

@@ -470,6 +470,16 @@ pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatEr
         Format::Json => read_json(bytes)?,
         Format::Ndjson => read_ndjson(bytes)?,
     };
+    table_from_raw(raw, options)
+}
+
+/// Rows given as JSON values (all arrays, or all objects) into a table, with the same
+/// policies as [`read_table`]. For request bodies that are already parsed.
+pub fn table_from_json_rows(items: &[Value], options: &ReadOptions) -> Result<Table, FormatError> {
+    table_from_raw(rows_from_json(items, false)?, options)
+}
+
+fn table_from_raw(raw: RawTable, options: &ReadOptions) -> Result<Table, FormatError> {
     if raw.rows.is_empty() {
         return Err(FormatError::NoRows);
     }

@@ -16,5 +16,7 @@
 //! ```
 
 pub mod formats;
+pub mod http;
 pub mod models;
 pub mod series;
+pub mod storage;

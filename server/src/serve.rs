@@ -1,0 +1,89 @@
+//! `pynomaly serve`: the HTTP API on a local port, storing models under the data dir.
+//! Stops gracefully on Ctrl-C or SIGTERM (in-flight requests finish).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use pynomaly_service::http::{AppState, Limits, router};
+use pynomaly_service::storage::LocalObjectStore;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8000, env = "PYNOMALY_PORT")]
+    pub port: u16,
+    /// Address to bind (use 0.0.0.0 in a container).
+    #[arg(long, default_value = "127.0.0.1", env = "PYNOMALY_HOST")]
+    pub host: String,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 6 * 1024 * 1024, env = "PYNOMALY_MAX_BODY_BYTES")]
+    pub max_body_bytes: usize,
+    /// Most rows per request.
+    #[arg(long, default_value_t = 200_000, env = "PYNOMALY_MAX_ROWS")]
+    pub max_rows: usize,
+}
+
+pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let state = AppState {
+            store: Arc::new(LocalObjectStore::new(&data_dir)),
+            limits: Limits {
+                body_bytes: args.max_body_bytes,
+                rows: args.max_rows,
+            },
+        };
+        let address: SocketAddr = format!("{}:{}", args.host, args.port)
+            .parse()
+            .with_context(|| {
+                format!(
+                    "`{}:{}` is not an address to listen on",
+                    args.host, args.port
+                )
+            })?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tracing::info!(%address, data_dir = %data_dir.display(), "pynomaly serving");
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")?;
+        tracing::info!("pynomaly stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

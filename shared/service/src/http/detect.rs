@@ -1,0 +1,490 @@
+//! Detection handlers and the request/response shapes they share with the models API.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use pynomaly_detection::timeseries::{METHODS, SeriesMethod, SeriesSettings};
+use pynomaly_detection::{
+    ALGORITHMS, AlgorithmParams, Detection, FeatureContribution, Model, ScoreOptions, Threshold,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{AppError, AppState, Limits};
+use crate::formats::{Format, ReadOptions, Table, read_table, table_from_json_rows};
+
+/// A threshold given as `"auto"` or a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum ThresholdValue {
+    Number(f64),
+    Text(String),
+}
+
+/// Body of detect / ensemble / explain / predict / model creation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DetectRequest {
+    pub algorithm: Option<String>,
+    /// Ensemble members by name (ensemble endpoint).
+    pub algorithms: Option<Vec<String>>,
+    /// Ensemble combination (ensemble endpoint).
+    pub combination: Option<String>,
+    pub data: Option<Vec<Value>>,
+    pub records: Option<Vec<Value>>,
+    pub parameters: Option<Value>,
+    pub contamination: Option<f64>,
+    pub threshold: Option<ThresholdValue>,
+    pub explain: Option<bool>,
+    pub top_features: Option<usize>,
+    pub seed: Option<u64>,
+    pub columns: Option<Vec<String>>,
+    pub ignore_columns: Option<Vec<String>>,
+    /// A name for a stored model (models endpoint).
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct AnomalyOut {
+    index: usize,
+    score: f64,
+    grade: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<Vec<FeatureContribution>>,
+}
+
+/// Response of detect / ensemble / explain / predict.
+#[derive(Debug, Serialize)]
+pub(super) struct DetectResponse {
+    algorithm: String,
+    total_samples: usize,
+    anomalies_detected: usize,
+    anomaly_rate: f64,
+    threshold: f64,
+    scores: Vec<f64>,
+    grades: Vec<f64>,
+    anomalies: Vec<AnomalyOut>,
+    processing_time_ms: f64,
+}
+
+impl DetectResponse {
+    pub(super) fn new(algorithm: &str, detection: Detection, started: Instant) -> Self {
+        let mut explanations: HashMap<usize, Vec<FeatureContribution>> = detection
+            .explanations
+            .into_iter()
+            .map(|e| (e.row, e.top_features))
+            .collect();
+        let anomalies: Vec<AnomalyOut> = (0..detection.scores.len())
+            .filter(|&i| detection.anomalies[i])
+            .map(|i| AnomalyOut {
+                index: i,
+                score: detection.scores[i],
+                grade: detection.grades[i],
+                explanation: explanations.remove(&i),
+            })
+            .collect();
+        let total = detection.scores.len();
+        Self {
+            algorithm: algorithm.to_string(),
+            total_samples: total,
+            anomalies_detected: anomalies.len(),
+            anomaly_rate: anomalies.len() as f64 / total.max(1) as f64,
+            threshold: detection.threshold,
+            scores: detection.scores,
+            grades: detection.grades,
+            anomalies,
+            processing_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+/// Turns a body-extraction failure into a problem (413 for an oversize body).
+pub(super) fn body(body: Result<Bytes, BytesRejection>, limits: Limits) -> Result<Bytes, AppError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::too_large(format!(
+                "the request body is over the {} byte limit",
+                limits.body_bytes
+            ))
+        } else {
+            AppError::bad_request(format!("cannot read the request body: {rejection}"))
+        }
+    })
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Parses a JSON request body, or a CSV body with the options in the query string.
+pub(super) fn parse_request(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<(DetectRequest, Table), AppError> {
+    match content_type(headers).as_str() {
+        "application/json" | "" => {
+            let request: DetectRequest = serde_json::from_slice(bytes)
+                .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+            let table = request_table(&request, limits)?;
+            Ok((request, table))
+        }
+        "text/csv" | "application/csv" => {
+            let request = request_from_query(query)?;
+            let options = ReadOptions {
+                format: Some(Format::Csv),
+                columns: request.columns.clone(),
+                ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let table = read_table(bytes, &options)?;
+            check_rows(table.data.nrows(), limits)?;
+            Ok((request, table))
+        }
+        other => Err(AppError::unsupported_media_type(format!(
+            "content type `{other}` is not supported; send application/json or text/csv"
+        ))),
+    }
+}
+
+fn request_from_query(query: &HashMap<String, String>) -> Result<DetectRequest, AppError> {
+    let number = |key: &str| -> Result<Option<f64>, AppError> {
+        query
+            .get(key)
+            .map(|v| {
+                v.parse::<f64>().map_err(|_| {
+                    AppError::bad_request(format!(
+                        "query parameter `{key}` must be a number, got `{v}`"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let list = |key: &str| {
+        query
+            .get(key)
+            .map(|v| v.split(',').map(str::to_string).collect())
+    };
+    Ok(DetectRequest {
+        algorithm: query.get("algorithm").cloned(),
+        contamination: number("contamination")?,
+        threshold: query.get("threshold").map(|t| match t.parse::<f64>() {
+            Ok(v) => ThresholdValue::Number(v),
+            Err(_) => ThresholdValue::Text(t.clone()),
+        }),
+        explain: query.get("explain").map(|v| v == "true" || v == "1"),
+        top_features: number("top_features")?.map(|v| v as usize),
+        seed: number("seed")?.map(|v| v as u64),
+        columns: list("columns"),
+        ignore_columns: list("ignore_columns"),
+        parameters: query
+            .get("parameters")
+            .map(|p| {
+                serde_json::from_str(p).map_err(|e| {
+                    AppError::bad_request(format!("query parameter `parameters` is not JSON: {e}"))
+                })
+            })
+            .transpose()?,
+        ..Default::default()
+    })
+}
+
+fn check_rows(rows: usize, limits: Limits) -> Result<(), AppError> {
+    if rows > limits.rows {
+        return Err(AppError::too_large(format!(
+            "{rows} rows is over the {} row limit of one request",
+            limits.rows
+        )));
+    }
+    Ok(())
+}
+
+/// The request's `data` (array of arrays) or `records` (array of objects) as a table.
+pub(super) fn request_table(request: &DetectRequest, limits: Limits) -> Result<Table, AppError> {
+    let rows = match (&request.data, &request.records) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_request(
+                "give either `data` or `records`, not both",
+            ));
+        }
+        (Some(d), None) => d,
+        (None, Some(r)) => r,
+        (None, None) => {
+            return Err(AppError::bad_request(
+                "the body needs `data` (array of rows) or `records` (array of objects)",
+            ));
+        }
+    };
+    check_rows(rows.len(), limits)?;
+    let options = ReadOptions {
+        columns: request.columns.clone(),
+        ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    Ok(table_from_json_rows(rows, &options)?)
+}
+
+/// Score options from the request.
+pub(super) fn score_options(
+    request: &DetectRequest,
+    explain_default: bool,
+) -> Result<ScoreOptions, AppError> {
+    let threshold = match (&request.contamination, &request.threshold) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_request(
+                "give either `contamination` or `threshold`, not both",
+            ));
+        }
+        (Some(c), None) => Threshold::Contamination(*c),
+        (None, None) => Threshold::Auto,
+        (None, Some(ThresholdValue::Number(t))) => Threshold::Score(*t),
+        (None, Some(ThresholdValue::Text(t))) if t == "auto" => Threshold::Auto,
+        (None, Some(ThresholdValue::Text(t))) => {
+            return Err(AppError::bad_request(format!(
+                "`threshold` must be \"auto\" or a number, got \"{t}\""
+            )));
+        }
+    };
+    threshold.validate()?;
+    let top = request.top_features.unwrap_or(3);
+    if top == 0 {
+        return Err(AppError::bad_request("`top_features` must be at least 1"));
+    }
+    Ok(ScoreOptions {
+        threshold,
+        explain_top: request.explain.unwrap_or(explain_default).then_some(top),
+    })
+}
+
+/// Runs CPU-bound work off the async executor.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::internal(format!("worker failed: {e}")))?
+}
+
+async fn run_detect(
+    state: AppState,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    raw: Result<Bytes, BytesRejection>,
+    mode: Mode,
+) -> Result<Json<DetectResponse>, AppError> {
+    let started = Instant::now();
+    let bytes = body(raw, state.limits)?;
+    let (request, table) = parse_request(&headers, &query, &bytes, state.limits)?;
+    let params = match mode {
+        Mode::Ensemble => ensemble_params(&request)?,
+        _ => AlgorithmParams::from_name(
+            request.algorithm.as_deref().unwrap_or("iforest"),
+            request.parameters.clone(),
+        )?,
+    };
+    let options = score_options(&request, matches!(mode, Mode::Explain))?;
+    let seed = request.seed.unwrap_or(42);
+    let response = blocking(move || {
+        let (_, detection) = Model::detect(
+            &params,
+            table.data.view(),
+            table.columns.clone(),
+            seed,
+            options,
+        )?;
+        Ok(DetectResponse::new(params.name(), detection, started))
+    })
+    .await?;
+    Ok(Json(response))
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Detect,
+    Ensemble,
+    Explain,
+}
+
+fn ensemble_params(request: &DetectRequest) -> Result<AlgorithmParams, AppError> {
+    let mut parameters = request
+        .parameters
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let Some(names) = &request.algorithms {
+        let members: Vec<Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"algorithm": n}))
+            .collect();
+        // Resolve aliases through the catalogue so members use canonical names.
+        let members = members
+            .into_iter()
+            .map(|m| {
+                let name = m["algorithm"].as_str().unwrap_or_default();
+                pynomaly_detection::find_algorithm(name)
+                    .map(|info| serde_json::json!({"algorithm": info.name, "parameters": {}}))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        parameters["members"] = Value::Array(members);
+    }
+    if let Some(c) = &request.combination {
+        parameters["combination"] = Value::String(c.clone());
+    }
+    Ok(AlgorithmParams::from_name("ensemble", Some(parameters))?)
+}
+
+/// `POST /api/v1/detect`: fit on the rows and score them.
+pub(super) async fn detect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<DetectResponse>, AppError> {
+    run_detect(state, headers, query, raw, Mode::Detect).await
+}
+
+/// `POST /api/v1/ensemble`: like detect, over several algorithms (`algorithms`,
+/// `combination`).
+pub(super) async fn ensemble(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<DetectResponse>, AppError> {
+    run_detect(state, headers, query, raw, Mode::Ensemble).await
+}
+
+/// `POST /api/v1/explain`: like detect, with explanations on by default.
+pub(super) async fn explain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<DetectResponse>, AppError> {
+    run_detect(state, headers, query, raw, Mode::Explain).await
+}
+
+/// `GET /health`: the process is alive.
+pub(super) async fn health() -> Json<Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /ready`: storage is reachable.
+pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    state.store.ready().await.map_err(|e| AppError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Not ready",
+        detail: e.to_string(),
+    })?;
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}
+
+/// `GET /api/v1/algorithms`: every algorithm and time-series method with parameters.
+pub(super) async fn algorithms() -> Json<Value> {
+    let tabular: Vec<Value> = ALGORITHMS
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "name": a.name,
+                "aliases": a.aliases,
+                "description": a.description,
+                "parameters": a.parameters.iter().map(|(name, default, range)| {
+                    serde_json::json!({"name": name, "default": default, "range": range})
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({"algorithms": tabular, "timeseries_methods": METHODS}))
+}
+
+/// Body of `POST /api/v1/timeseries/detect`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SeriesRequest {
+    method: Option<String>,
+    parameters: Option<Value>,
+    values: Vec<f64>,
+    timestamps: Option<Vec<Value>>,
+    period: Option<usize>,
+    sensitivity: Option<f64>,
+    cooldown: Option<usize>,
+}
+
+/// `POST /api/v1/timeseries/detect`: one series of values (in time order).
+pub(super) async fn timeseries(
+    State(state): State<AppState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, AppError> {
+    let started = Instant::now();
+    let bytes = body(raw, state.limits)?;
+    let request: SeriesRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+    check_rows(request.values.len(), state.limits)?;
+    if let Some(ts) = &request.timestamps
+        && ts.len() != request.values.len()
+    {
+        return Err(AppError::bad_request(format!(
+            "{} timestamps for {} values",
+            ts.len(),
+            request.values.len()
+        )));
+    }
+    let method = SeriesMethod::from_name(
+        request.method.as_deref().unwrap_or("esd"),
+        request.parameters.clone(),
+    )?;
+    let settings = SeriesSettings {
+        period: request.period,
+        sensitivity: request.sensitivity.unwrap_or(1.0),
+        cooldown: request.cooldown,
+    };
+    let values = request.values;
+    let (name, detection, values) = blocking(move || {
+        let d = method.detect(&values, settings)?;
+        Ok((method.name(), d, values))
+    })
+    .await?;
+    let finite = |v: f64| {
+        if v.is_finite() {
+            Value::from(v)
+        } else {
+            Value::Null
+        }
+    };
+    let points: Vec<Value> = (0..values.len())
+        .map(|i| {
+            serde_json::json!({
+                "index": i,
+                "timestamp": request.timestamps.as_ref().map_or(Value::Null, |t| t[i].clone()),
+                "value": values[i],
+                "expected": finite(detection.expected[i]),
+                "lower": finite(detection.lower[i]),
+                "upper": finite(detection.upper[i]),
+                "score": detection.scores[i],
+                "grade": detection.grades[i],
+                "anomaly": detection.anomalies[i],
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "method": name,
+        "total_points": values.len(),
+        "anomalies_detected": detection.anomalies.iter().filter(|a| **a).count(),
+        "points": points,
+        "changepoints": detection.changepoints,
+        "processing_time_ms": started.elapsed().as_secs_f64() * 1000.0,
+    })))
+}

@@ -1,0 +1,140 @@
+//! Errors as `application/problem+json` (RFC 9457): a status, a short title and a detail
+//! that names the problem (field, row, column, limit).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pynomaly_detection::DetectionError;
+use serde::Serialize;
+
+use crate::formats::FormatError;
+use crate::storage::StoreError;
+
+/// An error answered to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Short, fixed summary of the problem type.
+    pub title: &'static str,
+    /// What exactly is wrong.
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl AppError {
+    /// 400 Bad Request.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad request",
+            detail: detail.into(),
+        }
+    }
+
+    /// 404 Not Found.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            detail: detail.into(),
+        }
+    }
+
+    /// 413 Payload Too Large, pointing to the jobs API.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            title: "Payload too large",
+            detail: format!(
+                "{}; send large inputs through object storage and the jobs API",
+                detail.into()
+            ),
+        }
+    }
+
+    /// 415 Unsupported Media Type.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            title: "Unsupported media type",
+            detail: detail.into(),
+        }
+    }
+
+    /// 422 Unprocessable Content: well-formed but unusable input.
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            title: "Unprocessable input",
+            detail: detail.into(),
+        }
+    }
+
+    /// 500: our fault, never the user's.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Internal error",
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: "about:blank",
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response()
+    }
+}
+
+impl From<DetectionError> for AppError {
+    fn from(e: DetectionError) -> Self {
+        match e {
+            DetectionError::InvalidParameter { .. } | DetectionError::UnknownAlgorithm { .. } => {
+                Self::bad_request(e.to_string())
+            }
+            DetectionError::Internal { .. } => Self::internal(e.to_string()),
+            _ => Self::unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<FormatError> for AppError {
+    fn from(e: FormatError) -> Self {
+        match e {
+            FormatError::Csv { .. } | FormatError::Json { .. } | FormatError::Encoding(_) => {
+                Self::bad_request(e.to_string())
+            }
+            _ => Self::unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => Self::not_found(e.to_string()),
+            StoreError::InvalidKey(_) => Self::bad_request(e.to_string()),
+            StoreError::Backend { .. } => Self::internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Stored models: train once (`POST /api/v1/models`), score many times
+//! (`POST /api/v1/models/{id}/predict`). Models are kept as versioned envelopes in the
+//! object store under `models/{id}.json`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use pynomaly_detection::{AlgorithmParams, Model, Threshold};
+use serde_json::Value;
+
+use super::detect::{DetectResponse, blocking, body, parse_request, request_table, score_options};
+use super::{AppError, AppState};
+use crate::formats::FormatError;
+use crate::storage::StoreError;
+
+fn key(id: &str) -> Result<String, AppError> {
+    // Ids are ours (UUIDs); anything else cannot name a model.
+    if id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        Ok(format!("models/{id}.json"))
+    } else {
+        Err(AppError::not_found(format!("no model `{id}`")))
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Model, AppError> {
+    let bytes = state.store.get(&key(id)?).await.map_err(|e| match e {
+        StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
+        other => other.into(),
+    })?;
+    blocking(move || {
+        Model::from_json(&bytes)
+            .map_err(|e| AppError::internal(format!("stored model is unreadable: {e}")))
+    })
+    .await
+}
+
+fn summary(id: &str, model: &Model) -> Value {
+    serde_json::json!({
+        "id": id,
+        "algorithm": model.algorithm(),
+        "parameters": model.params,
+        "features": model.feature_names,
+        "training_rows": model.training.rows,
+        "auto_threshold": model.threshold(Threshold::Auto).ok(),
+        "format_version": pynomaly_detection::model::FORMAT_VERSION,
+    })
+}
+
+/// `POST /api/v1/models`: fit and store; 201 with the new id.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let bytes = body(raw, state.limits)?;
+    let request: super::detect::DetectRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+    let table = request_table(&request, state.limits)?;
+    let params = AlgorithmParams::from_name(
+        request.algorithm.as_deref().unwrap_or("iforest"),
+        request.parameters.clone(),
+    )?;
+    let seed = request.seed.unwrap_or(42);
+    let id = uuid::Uuid::new_v4().to_string();
+    let (model, envelope) = blocking(move || {
+        let (model, _) = Model::fit(&params, table.data.view(), table.columns.clone(), seed)?;
+        let envelope = model.to_json()?;
+        Ok((model, envelope))
+    })
+    .await?;
+    state.store.put(&key(&id)?, envelope).await?;
+    let mut body = summary(&id, &model);
+    body["name"] = request.name.map_or(Value::Null, Value::String);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/models/{id}"))],
+        Json(body),
+    ))
+}
+
+/// `GET /api/v1/models`.
+pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let mut models = Vec::new();
+    for key in state.store.list("models/").await? {
+        let Some(id) = key
+            .strip_prefix("models/")
+            .and_then(|k| k.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        if let Ok(model) = load(&state, id).await {
+            models.push(summary(id, &model));
+        }
+    }
+    Ok(Json(serde_json::json!({"models": models})))
+}
+
+/// `GET /api/v1/models/{id}`.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let model = load(&state, &id).await?;
+    Ok(Json(summary(&id, &model)))
+}
+
+/// `DELETE /api/v1/models/{id}`: 204.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    state.store.delete(&key(&id)?).await.map_err(|e| match e {
+        StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/models/{id}/predict`: score rows with a stored model (no refit).
+pub(super) async fn predict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<DetectResponse>, AppError> {
+    let started = Instant::now();
+    let model = load(&state, &id).await?;
+    let bytes = body(raw, state.limits)?;
+    let (request, mut table) = parse_request(&headers, &query, &bytes, state.limits)?;
+    // Records are matched to the model's features by name.
+    if request.records.is_some() && request.columns.is_none() {
+        let options = crate::formats::ReadOptions {
+            columns: Some(model.feature_names.clone()),
+            ..Default::default()
+        };
+        let rows = request.records.as_deref().unwrap_or_default();
+        table = crate::formats::table_from_json_rows(rows, &options)
+            .map_err(|e: FormatError| AppError::from(e))?;
+    }
+    let options = score_options(&request, false)?;
+    let response = blocking(move || {
+        let detection = model.evaluate(table.data.view(), options)?;
+        Ok(DetectResponse::new(model.algorithm(), detection, started))
+    })
+    .await?;
+    Ok(Json(response))
+}

@@ -1,0 +1,205 @@
+//! Ports for storage, and the local adapter. The domain talks to [`ObjectStore`]; the
+//! local-filesystem adapter is always built (cloud adapters will sit behind the same trait).
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+/// Errors of an object store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No object under that key.
+    #[error("no object at `{0}`")]
+    NotFound(String),
+    /// The key is not acceptable.
+    #[error("invalid key `{0}`")]
+    InvalidKey(String),
+    /// The backend failed.
+    #[error("storage failed ({action} {key}): {message}")]
+    Backend {
+        /// What was being done.
+        action: &'static str,
+        /// The key involved.
+        key: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+/// Bytes by key (`a/b/c.json`; `/`-separated, no `..`).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// Stores `bytes` at `key`, replacing what was there, atomically.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// Reads the object at `key`.
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    /// Keys starting with `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Deletes the object at `key`.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Whether the store is reachable (for `/ready`).
+    async fn ready(&self) -> Result<(), StoreError>;
+}
+
+/// Checks a key: non-empty segments of `[A-Za-z0-9._=-]`, no segment starting with `.`.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '='))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidKey(key.to_string()))
+    }
+}
+
+/// Objects as files under a directory.
+#[derive(Debug, Clone)]
+pub struct LocalObjectStore {
+    root: PathBuf,
+}
+
+impl LocalObjectStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl AsRef<Path>) -> Self {
+        Self {
+            root: root.as_ref().to_path_buf(),
+        }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn backend(action: &'static str, key: &str) -> impl FnOnce(std::io::Error) -> StoreError {
+    let key = key.to_string();
+    move |e| StoreError::Backend {
+        action,
+        key,
+        message: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(backend("create", key))?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(backend("write", key))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(backend("rename", key))
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.path(key)?;
+        tokio::fs::read(&path).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotFound(key.to_string())
+            } else {
+                backend("read", key)(e)
+            }
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(backend("list", prefix)(e)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(backend("list", prefix))?
+            {
+                let path = entry.path();
+                let file_type = entry.file_type().await.map_err(backend("list", prefix))?;
+                if file_type.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&self.root) {
+                    let key = rel.to_string_lossy().replace('\\', "/");
+                    if key.starts_with(prefix)
+                        && validate_key(&key).is_ok()
+                        && !key.contains(".tmp-")
+                    {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        tokio::fs::remove_file(&path).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotFound(key.to_string())
+            } else {
+                backend("delete", key)(e)
+            }
+        })
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(backend("open", ""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjectStore::new(dir.path());
+        store.ready().await.unwrap();
+        store.put("models/a.json", b"1".to_vec()).await.unwrap();
+        store.put("models/b.json", b"2".to_vec()).await.unwrap();
+        store.put("other/c", b"3".to_vec()).await.unwrap();
+        assert_eq!(store.get("models/a.json").await.unwrap(), b"1");
+        assert_eq!(
+            store.list("models/").await.unwrap(),
+            vec!["models/a.json", "models/b.json"]
+        );
+        store.delete("models/a.json").await.unwrap();
+        assert!(matches!(
+            store.get("models/a.json").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.delete("models/a.json").await,
+            Err(StoreError::NotFound(_))
+        ));
+        for bad in ["../x", "a//b", "", ".hidden", "a/../b"] {
+            assert!(
+                matches!(store.get(bad).await, Err(StoreError::InvalidKey(_))),
+                "{bad}"
+            );
+        }
+    }
+}

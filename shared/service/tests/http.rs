@@ -1,0 +1,387 @@
+#![allow(clippy::unwrap_used)]
+//! Router tests: every endpoint and error path through `oneshot`, on the local store.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pynomaly_service::http::{AppState, Limits, router};
+use pynomaly_service::storage::LocalObjectStore;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn app(dir: &std::path::Path) -> axum::Router {
+    router(AppState {
+        store: Arc::new(LocalObjectStore::new(dir)),
+        limits: Limits {
+            body_bytes: 64 * 1024,
+            rows: 1000,
+        },
+    })
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if !content_type.is_empty() {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, value, content)
+}
+
+async fn post_json(
+    app: &axum::Router,
+    uri: &str,
+    body: Value,
+) -> (StatusCode, Value, Option<String>) {
+    call(app, "POST", uri, "application/json", body.to_string()).await
+}
+
+fn rows_with_outlier() -> Vec<Value> {
+    let mut rows: Vec<Value> = (0..60)
+        .map(|i| json!([(i % 7) as f64, (i % 5) as f64 * 2.0]))
+        .collect();
+    rows.push(json!([3.0, 80.0]));
+    rows
+}
+
+#[tokio::test]
+async fn detect_json_csv_and_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let (status, body, _) = post_json(&app, "/api/v1/detect", json!({"algorithm": "isolation_forest", "data": rows_with_outlier(), "contamination": 0.05, "explain": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["algorithm"], "iforest");
+    assert_eq!(body["total_samples"], 61);
+    assert_eq!(body["scores"].as_array().unwrap().len(), 61);
+    let anomalies = body["anomalies"].as_array().unwrap();
+    assert!(anomalies.iter().any(|a| a["index"] == 60));
+    let top = &anomalies.iter().find(|a| a["index"] == 60).unwrap()["explanation"][0];
+    assert_eq!(top["feature"], "f1");
+
+    let records = json!([{"cpu": 1, "mem": 2}, {"cpu": 1.1, "mem": 2}, {"cpu": 0.9, "mem": 2.1}, {"cpu": 1, "mem": 1.9}, {"cpu": 9, "mem": 2}]);
+    let (status, body, _) = post_json(
+        &app,
+        "/api/v1/detection/detect",
+        json!({"algorithm": "mad", "records": records, "threshold": 5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["anomalies"][0]["index"], 4);
+
+    let csv = "a,b\n1,2\n2,3\n3,4\n2,2\n1,3\n50,60\n";
+    let (status, body, _) = call(
+        &app,
+        "POST",
+        "/api/v1/detect?algorithm=ecod&contamination=0.2",
+        "text/csv",
+        csv,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total_samples"], 6);
+    assert!(
+        body["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["index"] == 5)
+    );
+}
+
+#[tokio::test]
+async fn ensemble_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let (status, body, _) = post_json(&app, "/api/v1/ensemble", json!({"algorithms": ["iforest", "ecod", "local_outlier_factor"], "combination": "max", "data": rows_with_outlier()})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["algorithm"], "ensemble");
+    let (status, body, _) = post_json(
+        &app,
+        "/api/v1/explain",
+        json!({"algorithm": "hbos", "data": rows_with_outlier(), "contamination": 0.02}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["anomalies"][0]["explanation"].is_array());
+}
+
+#[tokio::test]
+async fn models_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let training: Vec<Value> = (0..80)
+        .map(|i| json!({"x": (i % 9) as f64, "y": (i % 4) as f64}))
+        .collect();
+    let (status, body, _) = post_json(
+        &app,
+        "/api/v1/models",
+        json!({"algorithm": "knn", "records": training, "name": "demo"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(body["features"], json!(["x", "y"]));
+    let (status, body, _) = call(&app, "GET", "/api/v1/models", "", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["models"].as_array().unwrap().len(), 1);
+    let (status, body, _) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/models/{id}"),
+        "",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["algorithm"].as_str()),
+        (StatusCode::OK, Some("knn"))
+    );
+    // Records are matched by name, whatever their key order.
+    let probe = json!({"records": [{"y": 1, "x": 3}, {"y": 40, "x": 3}], "threshold": 5});
+    let (status, body, _) = post_json(&app, &format!("/api/v1/models/{id}/predict"), probe).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["anomalies"].as_array().unwrap().len(), 1);
+    assert_eq!(body["anomalies"][0]["index"], 1);
+    let (status, _, _) = call(
+        &app,
+        "DELETE",
+        &format!("/api/v1/models/{id}"),
+        "",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body, content) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/models/{id}"),
+        "",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content.as_deref(), Some("application/problem+json"));
+    assert!(body["detail"].as_str().unwrap().contains(&id));
+}
+
+#[tokio::test]
+async fn timeseries_health_ready_algorithms() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let mut values: Vec<f64> = (0..400)
+        .map(|i| 10.0 + ((i * 7) % 5) as f64 * 0.1)
+        .collect();
+    values[300] = 40.0;
+    let (status, body, _) = post_json(
+        &app,
+        "/api/v1/timeseries/detect",
+        json!({"method": "rolling-z", "values": values}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["points"][300]["anomaly"], true);
+    assert_eq!(body["anomalies_detected"], 1);
+    let (status, body, _) = call(&app, "GET", "/health", "", Body::empty()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, _, _) = call(&app, "GET", "/ready", "", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = call(&app, "GET", "/api/v1/algorithms", "", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["algorithms"].as_array().unwrap().len(), 10);
+}
+
+/// Every bad input: a 4xx problem+json whose detail names the problem.
+#[tokio::test]
+async fn error_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let big = format!("{{\"data\": [{}]}}", vec!["[1.0, 2.0]"; 20_000].join(","));
+    let cases: Vec<(&str, &str, &str, String, StatusCode, &str)> = vec![
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            "{\"data\": [[1, 2], ".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed JSON",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/xml",
+            "<rows/>".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/xml",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": [[1, 2], [3]]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "row 2 has 1 fields, expected 2",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": [[1, 2], ["x", 3]]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "column `f0` is not numeric",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": [[1, 2], ["NaN", 3]]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing value in column `f0` at row 2",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": []}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no data rows",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "needs `data`",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"algorithm": "svm", "data": [[1]]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown algorithm `svm`",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"algorithm": "knn", "parameters": {"n_neighbors": 0}, "data": [[1]]})
+                .to_string(),
+            StatusCode::BAD_REQUEST,
+            "n_neighbors",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"algorithm": "knn", "data": [[1], [2]]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "knn needs at least 6 rows",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": [[1]], "contamination": 0.9}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "contamination",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": [[1]], "colour": "red"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown field `colour`",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "jobs API",
+        ),
+        (
+            "GET",
+            "/api/v1/models/00000000-0000-0000-0000-000000000000",
+            "",
+            String::new(),
+            StatusCode::NOT_FOUND,
+            "no model",
+        ),
+        (
+            "POST",
+            "/api/v1/models/nope/predict",
+            "application/json",
+            json!({"data": [[1]]}).to_string(),
+            StatusCode::NOT_FOUND,
+            "no model `nope`",
+        ),
+        (
+            "POST",
+            "/api/v1/timeseries/detect",
+            "application/json",
+            json!({"method": "rolling-z", "values": [1, 2, 3]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "needs at least 21 rows",
+        ),
+        (
+            "GET",
+            "/api/v1/nothing",
+            "",
+            String::new(),
+            StatusCode::NOT_FOUND,
+            "no such endpoint",
+        ),
+        (
+            "GET",
+            "/api/v1/detect",
+            "",
+            String::new(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+        ),
+    ];
+    for (method, uri, content_type, body, expected_status, expected_detail) in cases {
+        let (status, problem, content) = call(&app, method, uri, content_type, body).await;
+        assert_eq!(status, expected_status, "{method} {uri}: {problem}");
+        assert_eq!(
+            content.as_deref(),
+            Some("application/problem+json"),
+            "{uri}"
+        );
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(expected_detail),
+            "{uri}: `{detail}` lacks `{expected_detail}`"
+        );
+        assert_eq!(problem["status"], expected_status.as_u16());
+    }
+}
