@@ -39,13 +39,13 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let state = AppState {
-            store: Arc::new(LocalObjectStore::new(&data_dir)),
-            limits: Limits {
+        let state = AppState::new(
+            Arc::new(LocalObjectStore::new(&data_dir)),
+            Limits {
                 body_bytes: args.max_body_bytes,
                 rows: args.max_rows,
             },
-        };
+        );
         let address: SocketAddr = format!("{}:{}", args.host, args.port)
             .parse()
             .with_context(|| {

@@ -476,7 +476,40 @@ pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatEr
 /// Rows given as JSON values (all arrays, or all objects) into a table, with the same
 /// policies as [`read_table`]. For request bodies that are already parsed.
 pub fn table_from_json_rows(items: &[Value], options: &ReadOptions) -> Result<Table, FormatError> {
+    if let Some(table) = numeric_arrays(items, options) {
+        return Ok(table);
+    }
     table_from_raw(rows_from_json(items, false)?, options)
+}
+
+/// Fast path for the common body: equal-length arrays of finite numbers and no column
+/// options. Anything else (and every error) goes through the general path.
+fn numeric_arrays(items: &[Value], options: &ReadOptions) -> Option<Table> {
+    if options.columns.is_some()
+        || !options.ignore_columns.is_empty()
+        || options.label_column.is_some()
+    {
+        return None;
+    }
+    let width = items.first()?.as_array()?.len();
+    let mut values = Vec::with_capacity(items.len() * width);
+    for item in items {
+        let row = item.as_array()?;
+        if row.len() != width {
+            return None;
+        }
+        for v in row {
+            values.push(v.as_f64().filter(|x| x.is_finite())?);
+        }
+    }
+    let data = Array2::from_shape_vec((items.len(), width), values).ok()?;
+    Some(Table {
+        columns: default_names(width),
+        data,
+        source_rows: (0..items.len()).collect(),
+        input_rows: items.len(),
+        labels: None,
+    })
 }
 
 fn table_from_raw(raw: RawTable, options: &ReadOptions) -> Result<Table, FormatError> {

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn app(dir: &std::path::Path) -> axum::Router {
-    router(AppState {
-        store: Arc::new(LocalObjectStore::new(dir)),
-        limits: Limits {
+    router(AppState::new(
+        Arc::new(LocalObjectStore::new(dir)),
+        Limits {
             body_bytes: 64 * 1024,
             rows: 1000,
         },
-    })
+    ))
 }
 
 async fn call(

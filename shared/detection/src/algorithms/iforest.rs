@@ -158,7 +158,10 @@ pub struct FittedIsolationForest {
 }
 
 struct TreeBuilder<'a> {
-    data: ArrayView2<'a, f64>,
+    /// The tree's sample, column-major: feature `f` of sample row `r` is `columns[f * m + r]`.
+    columns: &'a [f64],
+    /// Sample size.
+    m: usize,
     max_depth: usize,
     nodes: Vec<Node>,
     rng: Xoshiro256PlusPlus,
@@ -194,7 +197,7 @@ impl TreeBuilder<'_> {
             let (lo, hi) = rows
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
-                    let v = self.data[[r, feature]];
+                    let v = self.columns[feature * self.m + r];
                     (lo.min(v), hi.max(v))
                 });
             if hi > lo {
@@ -211,7 +214,7 @@ impl TreeBuilder<'_> {
         // Partition rows: `<= threshold` first.
         let mut mid = 0;
         for i in 0..rows.len() {
-            if self.data[[rows[i], feature]] <= threshold {
+            if self.columns[feature * self.m + rows[i]] <= threshold {
                 rows.swap(i, mid);
                 mid += 1;
             }
@@ -234,14 +237,25 @@ impl IsolationForestParams {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         // Partial Fisher–Yates: the first `sample_size` entries are a uniform sample.
         let n = data.nrows();
-        let mut rows: Vec<usize> = if sample_size == n {
+        let rows: Vec<usize> = if sample_size == n {
             (0..n).collect()
         } else {
             sample_without_replacement(&mut rng, n, sample_size)
         };
         let max_depth = (sample_size.max(2) as f64).log2().ceil() as usize;
+        // Copy the sample into a small column-major block: the splits below scan one
+        // feature of a node's rows at a time.
+        let m = rows.len();
+        let mut columns = vec![0.0; m * data.ncols()];
+        for (k, &r) in rows.iter().enumerate() {
+            for (f, &v) in data.row(r).iter().enumerate() {
+                columns[f * m + k] = v;
+            }
+        }
+        let mut rows: Vec<usize> = (0..m).collect();
         let mut builder = TreeBuilder {
-            data,
+            columns: &columns,
+            m,
             max_depth,
             nodes: Vec::with_capacity(2 * sample_size),
             rng,
@@ -258,6 +272,22 @@ impl IsolationForestParams {
 /// `k` distinct indices from `0..n`, uniformly (Floyd's algorithm would also do; a sparse
 /// Fisher–Yates keeps memory at O(k) for large `n`).
 fn sample_without_replacement(rng: &mut impl Rng, n: usize, k: usize) -> Vec<usize> {
+    if n <= 1 << 16 {
+        // Small populations: the same Fisher–Yates on a dense array (same draws, same
+        // sample), cheaper than hashing.
+        let mut all: Vec<usize> = (0..n).collect();
+        for i in 0..k {
+            let j = rng.random_range(i..n);
+            all.swap(i, j);
+        }
+        all.truncate(k);
+        return all;
+    }
+    sparse_sample(rng, n, k)
+}
+
+/// Fisher–Yates over a virtual array, remembering only the swapped slots.
+fn sparse_sample(rng: &mut impl Rng, n: usize, k: usize) -> Vec<usize> {
     let mut swapped = std::collections::HashMap::with_capacity(2 * k);
     let mut out = Vec::with_capacity(k);
     for i in 0..k {
@@ -435,6 +465,18 @@ mod tests {
             .unwrap();
         let c = fit.model.contributions(array![0.5, 9.0].view());
         assert!(c[1] > c[0], "{c:?}");
+    }
+
+    #[test]
+    fn dense_and_sparse_sampling_draw_the_same_rows() {
+        let mut a = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut b = Xoshiro256PlusPlus::seed_from_u64(5);
+        let dense = sample_without_replacement(&mut a, 5000, 256);
+        assert_eq!(dense, sparse_sample(&mut b, 5000, 256));
+        let mut unique = dense.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 256);
     }
 
     #[test]

@@ -270,10 +270,16 @@ pub(super) fn score_options(
     })
 }
 
-/// Runs CPU-bound work off the async executor.
+/// Runs CPU-bound work off the async executor, one job per core at a time.
 pub(super) async fn blocking<T: Send + 'static>(
+    state: &AppState,
     work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
+    let _permit = state
+        .cpu
+        .acquire()
+        .await
+        .map_err(|e| AppError::internal(format!("worker pool closed: {e}")))?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| AppError::internal(format!("worker failed: {e}")))?
@@ -298,7 +304,7 @@ async fn run_detect(
     };
     let options = score_options(&request, matches!(mode, Mode::Explain))?;
     let seed = request.seed.unwrap_or(42);
-    let response = blocking(move || {
+    let response = blocking(&state, move || {
         let (_, detection) = Model::detect(
             &params,
             table.data.view(),
@@ -452,7 +458,7 @@ pub(super) async fn timeseries(
         cooldown: request.cooldown,
     };
     let values = request.values;
-    let (name, detection, values) = blocking(move || {
+    let (name, detection, values) = blocking(&state, move || {
         let d = method.detect(&values, settings)?;
         Ok((method.name(), d, values))
     })

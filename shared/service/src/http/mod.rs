@@ -44,6 +44,21 @@ pub struct AppState {
     pub store: Arc<dyn ObjectStore>,
     /// Request limits.
     pub limits: Limits,
+    /// Admits CPU-bound work (one permit per core), so concurrent requests queue fairly
+    /// instead of all competing for the detection thread pool at once.
+    pub cpu: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// State over `store` with `limits`, admitting one detection per available core.
+    pub fn new(store: Arc<dyn ObjectStore>, limits: Limits) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            store,
+            limits,
+            cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
+    }
 }
 
 /// The API router.

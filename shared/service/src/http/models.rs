@@ -33,7 +33,7 @@ async fn load(state: &AppState, id: &str) -> Result<Model, AppError> {
         StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
         other => other.into(),
     })?;
-    blocking(move || {
+    blocking(state, move || {
         Model::from_json(&bytes)
             .map_err(|e| AppError::internal(format!("stored model is unreadable: {e}")))
     })
@@ -67,7 +67,7 @@ pub(super) async fn create(
     )?;
     let seed = request.seed.unwrap_or(42);
     let id = uuid::Uuid::new_v4().to_string();
-    let (model, envelope) = blocking(move || {
+    let (model, envelope) = blocking(&state, move || {
         let (model, _) = Model::fit(&params, table.data.view(), table.columns.clone(), seed)?;
         let envelope = model.to_json()?;
         Ok((model, envelope))
@@ -144,7 +144,7 @@ pub(super) async fn predict(
             .map_err(|e: FormatError| AppError::from(e))?;
     }
     let options = score_options(&request, false)?;
-    let response = blocking(move || {
+    let response = blocking(&state, move || {
         let detection = model.evaluate(table.data.view(), options)?;
         Ok(DetectResponse::new(model.algorithm(), detection, started))
     })
