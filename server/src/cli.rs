@@ -39,6 +39,9 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Serve the HTTP API (local storage under the data dir).
     Serve(crate::serve::ServeArgs),
+    /// Manage API keys for `serve`.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
     /// Time series: detect anomalies and changepoints, or benchmark on NAB.
     #[command(subcommand)]
     Timeseries(crate::timeseries::TimeseriesCommand),
@@ -193,6 +196,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => crate::bench::run(args),
         Command::Timeseries(cmd) => crate::timeseries::run(cmd),
         Command::Serve(args) => crate::serve::run(args, data_dir),
+        Command::Keys(cmd) => crate::keys::run(cmd, &data_dir),
     }
 }
 

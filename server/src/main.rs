@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod input;
+mod keys;
 mod output;
 mod progress;
 mod serve;

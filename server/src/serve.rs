@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Most rows per request.
     #[arg(long, default_value_t = 200_000, env = "PYNOMALY_MAX_ROWS")]
     pub max_rows: usize,
+    /// Accept requests without an API key (every request acts for tenant `local`). For
+    /// experiments on one machine only.
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
@@ -39,13 +43,20 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let state = AppState::new(
+        let mut state = AppState::new(
             Arc::new(LocalObjectStore::new(&data_dir)),
             Limits {
                 body_bytes: args.max_body_bytes,
                 rows: args.max_rows,
             },
         );
+        if args.no_auth {
+            tracing::warn!(
+                "API KEYS ARE OFF (--no-auth): anyone who can reach this port can use the API \
+                 and every model; use only on a trusted machine"
+            );
+            state = state.without_keys();
+        }
         let address: SocketAddr = format!("{}:{}", args.host, args.port)
             .parse()
             .with_context(|| {

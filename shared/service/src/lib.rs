@@ -15,6 +15,7 @@
 //! # Ok::<(), pynomaly_service::formats::FormatError>(())
 //! ```
 
+pub mod auth;
 pub mod formats;
 pub mod http;
 pub mod models;

@@ -12,13 +12,17 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn app(dir: &std::path::Path) -> axum::Router {
-    router(AppState::new(
+    router(state(dir).without_keys())
+}
+
+fn state(dir: &std::path::Path) -> AppState {
+    AppState::new(
         Arc::new(LocalObjectStore::new(dir)),
         Limits {
             body_bytes: 64 * 1024,
             rows: 1000,
         },
-    ))
+    )
 }
 
 async fn call(
@@ -384,4 +388,120 @@ async fn error_paths() {
         );
         assert_eq!(problem["status"], expected_status.as_u16());
     }
+}
+
+/// API keys: required, hashed, tenant-scoped.
+#[tokio::test]
+async fn keys_and_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path());
+    let (_, acme) = pynomaly_service::auth::create_key(state.store.as_ref(), "acme")
+        .await
+        .unwrap();
+    let (_, globex) = pynomaly_service::auth::create_key(state.store.as_ref(), "globex")
+        .await
+        .unwrap();
+    let app = router(state);
+    let send = |key: Option<String>, method: &'static str, uri: String, body: Value| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(k) = key {
+                request = request.header("x-api-key", k);
+            }
+            let body = if body.is_null() {
+                Body::empty()
+            } else {
+                Body::from(body.to_string())
+            };
+            let response = app.oneshot(request.body(body).unwrap()).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    // Open endpoints need no key.
+    assert_eq!(
+        send(None, "GET", "/health".into(), Value::Null).await.0,
+        StatusCode::OK
+    );
+    let (status, problem) = send(None, "GET", "/api/v1/models".into(), Value::Null).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing API key")
+    );
+    let (status, problem) = send(
+        Some("pyn_000000000000_nope".into()),
+        "GET",
+        "/api/v1/models".into(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(problem["detail"].as_str().unwrap().contains("invalid"));
+    // Bearer works too.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v1/models")
+                .header(header::AUTHORIZATION, format!("Bearer {acme}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // A model of acme's is invisible to globex.
+    let training: Vec<Value> = (0..30).map(|i| json!([i as f64, (i % 3) as f64])).collect();
+    let (status, created) = send(
+        Some(acme.clone()),
+        "POST",
+        "/api/v1/models".into(),
+        json!({"algorithm": "hbos", "data": training}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        send(
+            Some(acme.clone()),
+            "GET",
+            format!("/api/v1/models/{id}"),
+            Value::Null
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            Some(globex.clone()),
+            "GET",
+            format!("/api/v1/models/{id}"),
+            Value::Null
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = send(
+        Some(globex.clone()),
+        "POST",
+        format!("/api/v1/models/{id}/predict"),
+        json!({"data": [[1, 1]]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listed) = send(Some(globex), "GET", "/api/v1/models".into(), Value::Null).await;
+    assert_eq!(listed["models"].as_array().unwrap().len(), 0);
 }

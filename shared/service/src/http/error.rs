@@ -39,6 +39,15 @@ impl AppError {
         }
     }
 
+    /// 401 Unauthorized.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            title: "Unauthorized",
+            detail: detail.into(),
+        }
+    }
+
     /// 404 Not Found.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self {

@@ -3,13 +3,16 @@
 //! `/api/v1/ensemble`, `/api/v1/explain`, `/api/v1/models` (+ `/{id}`, `/{id}/predict`),
 //! `/api/v1/timeseries/detect`, `/api/v1/algorithms`, `/health`, `/ready`.
 //! Every error is `application/problem+json` with a detail naming the problem; bad input
-//! is 4xx, never 500.
+//! is 4xx, never 500. `/api/v1` needs an API key (`x-api-key` or `Authorization: Bearer`);
+//! models are scoped to the key's tenant, so another tenant's id is a 404.
 
 mod detect;
 mod error;
 mod models;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,7 +50,19 @@ pub struct AppState {
     /// Admits CPU-bound work (one permit per core), so concurrent requests queue fairly
     /// instead of all competing for the detection thread pool at once.
     pub cpu: Arc<tokio::sync::Semaphore>,
+    /// Whether `/api/v1` requires an API key (on unless explicitly turned off).
+    pub require_keys: bool,
+    /// Keys verified recently (by key, for [`KEY_CACHE_SECONDS`]), so a busy client does
+    /// not cost a storage read per request; a revocation takes effect within that time.
+    key_cache: Arc<std::sync::Mutex<HashMap<String, (String, Instant)>>>,
 }
+
+/// How long a verified key is trusted without another look at storage.
+pub const KEY_CACHE_SECONDS: u64 = 30;
+
+/// The tenant a request acts for (from its API key; `local` when keys are off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant(pub String);
 
 impl AppState {
     /// State over `store` with `limits`, admitting one detection per available core.
@@ -57,16 +72,78 @@ impl AppState {
             store,
             limits,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+            require_keys: true,
+            key_cache: Arc::default(),
         }
     }
+
+    /// Turns API keys off: every request acts for tenant `local`. For experiments on one
+    /// machine only.
+    pub fn without_keys(mut self) -> Self {
+        self.require_keys = false;
+        self
+    }
+}
+
+/// Resolves the request's tenant from `x-api-key` or `Authorization: Bearer`, or answers
+/// 401.
+async fn require_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, AppError> {
+    let tenant = if state.require_keys {
+        let headers = request.headers();
+        let presented = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| {
+                headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(|v| v.trim().to_string())
+            })
+            .ok_or_else(|| {
+                AppError::unauthorized(
+                    "missing API key: send it as `x-api-key` or `Authorization: Bearer <key>`",
+                )
+            })?;
+        let cached = state
+            .key_cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&presented).cloned())
+            .filter(|(_, at)| at.elapsed().as_secs() < KEY_CACHE_SECONDS)
+            .map(|(tenant, _)| tenant);
+        match cached {
+            Some(tenant) => tenant,
+            None => {
+                let tenant = crate::auth::authenticate(state.store.as_ref(), &presented)
+                    .await
+                    .map_err(|e| AppError::internal(e.to_string()))?
+                    .ok_or_else(|| AppError::unauthorized("invalid or revoked API key"))?;
+                if let Ok(mut cache) = state.key_cache.lock() {
+                    if cache.len() > 10_000 {
+                        cache.clear();
+                    }
+                    cache.insert(presented, (tenant.clone(), Instant::now()));
+                }
+                tenant
+            }
+        }
+    } else {
+        "local".to_string()
+    };
+    request.extensions_mut().insert(Tenant(tenant));
+    Ok(next.run(request).await)
 }
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.body_bytes;
-    Router::new()
-        .route("/health", get(detect::health))
-        .route("/ready", get(detect::ready))
+    let api = Router::new()
         .route("/api/v1/algorithms", get(detect::algorithms))
         .route("/api/v1/detect", post(detect::detect))
         .route("/api/v1/detection/detect", post(detect::detect))
@@ -79,6 +156,14 @@ pub fn router(state: AppState) -> Router {
             get(models::show).delete(models::delete),
         )
         .route("/api/v1/models/{id}/predict", post(models::predict))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_key,
+        ));
+    Router::new()
+        .route("/health", get(detect::health))
+        .route("/ready", get(detect::ready))
+        .merge(api)
         .fallback(|| async { AppError::not_found("no such endpoint; see /api/v1/algorithms") })
         .method_not_allowed_fallback(|| async {
             AppError {

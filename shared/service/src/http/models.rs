@@ -8,31 +8,39 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use pynomaly_detection::{AlgorithmParams, Model, Threshold};
 use serde_json::Value;
 
 use super::detect::{DetectResponse, blocking, body, parse_request, request_table, score_options};
-use super::{AppError, AppState};
+use super::{AppError, AppState, Tenant};
 use crate::formats::FormatError;
 use crate::storage::StoreError;
 
-fn key(id: &str) -> Result<String, AppError> {
+fn prefix(tenant: &Tenant) -> String {
+    format!("tenants/{}/models/", tenant.0)
+}
+
+fn key(tenant: &Tenant, id: &str) -> Result<String, AppError> {
     // Ids are ours (UUIDs); anything else cannot name a model.
     if id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        Ok(format!("models/{id}.json"))
+        Ok(format!("{}{id}.json", prefix(tenant)))
     } else {
         Err(AppError::not_found(format!("no model `{id}`")))
     }
 }
 
-async fn load(state: &AppState, id: &str) -> Result<Model, AppError> {
-    let bytes = state.store.get(&key(id)?).await.map_err(|e| match e {
-        StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
-        other => other.into(),
-    })?;
+async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Model, AppError> {
+    let bytes = state
+        .store
+        .get(&key(tenant, id)?)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
+            other => other.into(),
+        })?;
     blocking(state, move || {
         Model::from_json(&bytes)
             .map_err(|e| AppError::internal(format!("stored model is unreadable: {e}")))
@@ -55,6 +63,7 @@ fn summary(id: &str, model: &Model) -> Value {
 /// `POST /api/v1/models`: fit and store; 201 with the new id.
 pub(super) async fn create(
     State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, AppError> {
     let bytes = body(raw, state.limits)?;
@@ -73,7 +82,7 @@ pub(super) async fn create(
         Ok((model, envelope))
     })
     .await?;
-    state.store.put(&key(&id)?, envelope).await?;
+    state.store.put(&key(&tenant, &id)?, envelope).await?;
     let mut body = summary(&id, &model);
     body["name"] = request.name.map_or(Value::Null, Value::String);
     Ok((
@@ -84,16 +93,20 @@ pub(super) async fn create(
 }
 
 /// `GET /api/v1/models`.
-pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+) -> Result<Json<Value>, AppError> {
     let mut models = Vec::new();
-    for key in state.store.list("models/").await? {
+    let prefix = prefix(&tenant);
+    for key in state.store.list(&prefix).await? {
         let Some(id) = key
-            .strip_prefix("models/")
+            .strip_prefix(prefix.as_str())
             .and_then(|k| k.strip_suffix(".json"))
         else {
             continue;
         };
-        if let Ok(model) = load(&state, id).await {
+        if let Ok(model) = load(&state, &tenant, id).await {
             models.push(summary(id, &model));
         }
     }
@@ -103,34 +116,41 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 /// `GET /api/v1/models/{id}`.
 pub(super) async fn show(
     State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let model = load(&state, &id).await?;
+    let model = load(&state, &tenant, &id).await?;
     Ok(Json(summary(&id, &model)))
 }
 
 /// `DELETE /api/v1/models/{id}`: 204.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    state.store.delete(&key(&id)?).await.map_err(|e| match e {
-        StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .delete(&key(&tenant, &id)?)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
+            other => other.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/models/{id}/predict`: score rows with a stored model (no refit).
 pub(super) async fn predict(
     State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DetectResponse>, AppError> {
     let started = Instant::now();
-    let model = load(&state, &id).await?;
+    let model = load(&state, &tenant, &id).await?;
     let bytes = body(raw, state.limits)?;
     let (request, mut table) = parse_request(&headers, &query, &bytes, state.limits)?;
     // Records are matched to the model's features by name.

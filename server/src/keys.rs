@@ -1,0 +1,68 @@
+//! `pynomaly keys create | list | revoke`: API keys for `pynomaly serve`, stored (hashed)
+//! under the data dir.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use pynomaly_service::auth::{create_key, list_keys, revoke_key};
+use pynomaly_service::storage::LocalObjectStore;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for a tenant; prints the key (shown once) as the last token on stdout.
+    Create {
+        /// Tenant the key acts for (lowercase letters, digits, `-`, `_`).
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List keys (ids, tenants, state; never the keys themselves).
+    List,
+    /// Revoke a key by id.
+    Revoke {
+        /// The key id (the part after `pyn_`).
+        key_id: String,
+    },
+}
+
+pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
+    let store = LocalObjectStore::new(data_dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            KeysCommand::Create { tenant } => {
+                let (record, key) = create_key(&store, &tenant).await?;
+                eprintln!(
+                    "created key {} for tenant `{}` (shown once; store it now)",
+                    record.key_id, record.tenant
+                );
+                println!("{key}");
+            }
+            KeysCommand::List => {
+                let keys = list_keys(&store).await?;
+                if keys.is_empty() {
+                    eprintln!("no keys yet (create one with `pynomaly keys create --tenant NAME`)");
+                }
+                for k in keys {
+                    println!(
+                        "{}  {:<24} created {}  {}",
+                        k.key_id,
+                        k.tenant,
+                        k.created_at,
+                        if k.revoked { "revoked" } else { "active" }
+                    );
+                }
+            }
+            KeysCommand::Revoke { key_id } => {
+                let record = revoke_key(&store, &key_id).await?;
+                eprintln!(
+                    "revoked key {} of tenant `{}`",
+                    record.key_id, record.tenant
+                );
+            }
+        }
+        Ok(())
+    })
+}
