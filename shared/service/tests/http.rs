@@ -218,6 +218,40 @@ async fn timeseries_health_ready_algorithms() {
     let (status, body, _) = call(&app, "GET", "/api/v1/algorithms", "", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["algorithms"].as_array().unwrap().len(), 10);
+    // Metrics count what happened above, as Prometheus text.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            "pynomaly_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "pynomaly_http_request_duration_seconds_count{route=\"/api/v1/timeseries/detect\"} 1"
+        ),
+        "{text}"
+    );
 }
 
 /// Every bad input: a 4xx problem+json whose detail names the problem.

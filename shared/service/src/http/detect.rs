@@ -62,8 +62,8 @@ pub(super) struct AnomalyOut {
 #[derive(Debug, Serialize)]
 pub(super) struct DetectResponse {
     algorithm: String,
-    total_samples: usize,
-    anomalies_detected: usize,
+    pub(super) total_samples: usize,
+    pub(super) anomalies_detected: usize,
     anomaly_rate: f64,
     threshold: f64,
     scores: Vec<f64>,
@@ -315,6 +315,9 @@ async fn run_detect(
         Ok(DetectResponse::new(params.name(), detection, started))
     })
     .await?;
+    state
+        .metrics
+        .scored(response.total_samples, response.anomalies_detected);
     Ok(Json(response))
 }
 

@@ -8,6 +8,7 @@
 
 mod detect;
 mod error;
+mod metrics;
 mod models;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::AppError;
+pub use metrics::Metrics;
 
 use crate::storage::ObjectStore;
 
@@ -55,6 +57,8 @@ pub struct AppState {
     /// Keys verified recently (by key, for [`KEY_CACHE_SECONDS`]), so a busy client does
     /// not cost a storage read per request; a revocation takes effect within that time.
     key_cache: Arc<std::sync::Mutex<HashMap<String, (String, Instant)>>>,
+    /// Prometheus counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How long a verified key is trusted without another look at storage.
@@ -74,6 +78,7 @@ impl AppState {
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
             require_keys: true,
             key_cache: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -163,6 +168,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(detect::health))
         .route("/ready", get(detect::ready))
+        .route("/metrics", get(metrics::metrics))
         .merge(api)
         .fallback(|| async { AppError::not_found("no such endpoint; see /api/v1/algorithms") })
         .method_not_allowed_fallback(|| async {
@@ -172,6 +178,10 @@ pub fn router(state: AppState) -> Router {
                 detail: "this endpoint does not accept that method".into(),
             }
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;

@@ -169,5 +169,8 @@ pub(super) async fn predict(
         Ok(DetectResponse::new(model.algorithm(), detection, started))
     })
     .await?;
+    state
+        .metrics
+        .scored(response.total_samples, response.anomalies_detected);
     Ok(Json(response))
 }

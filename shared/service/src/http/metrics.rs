@@ -1,0 +1,146 @@
+//! Prometheus metrics: requests by route and status, request latency histograms, rows and
+//! points scored. Served as text at `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+
+/// Latency histogram bucket bounds, seconds.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Counters shared by all requests.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    rows_scored: AtomicU64,
+    anomalies_flagged: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts rows scored and anomalies flagged by a request.
+    pub fn scored(&self, rows: usize, anomalies: usize) {
+        self.rows_scored.fetch_add(rows as u64, Ordering::Relaxed);
+        self.anomalies_flagged
+            .fetch_add(anomalies as u64, Ordering::Relaxed);
+    }
+
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests
+                .entry((method.to_string(), route.to_string(), status))
+                .or_default() += 1;
+        }
+        if let Ok(mut latency) = self.latency.lock() {
+            let h = latency.entry(route.to_string()).or_default();
+            for (count, bound) in h.counts.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *count += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += seconds;
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP pynomaly_http_requests_total HTTP requests by method, route and status.\n",
+        );
+        out.push_str("# TYPE pynomaly_http_requests_total counter\n");
+        if let Ok(requests) = self.requests.lock() {
+            for ((method, route, status), n) in requests.iter() {
+                let _ = writeln!(
+                    out,
+                    "pynomaly_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP pynomaly_http_request_duration_seconds Request latency by route.\n");
+        out.push_str("# TYPE pynomaly_http_request_duration_seconds histogram\n");
+        if let Ok(latency) = self.latency.lock() {
+            for (route, h) in latency.iter() {
+                for (count, bound) in h.counts.iter().zip(BUCKETS) {
+                    let _ = writeln!(
+                        out,
+                        "pynomaly_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "pynomaly_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "pynomaly_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "pynomaly_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    h.count
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pynomaly_rows_scored_total Rows and points scored.\n# TYPE pynomaly_rows_scored_total counter\npynomaly_rows_scored_total {}",
+            self.rows_scored.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pynomaly_anomalies_flagged_total Rows and points flagged as anomalous.\n# TYPE pynomaly_anomalies_flagged_total counter\npynomaly_anomalies_flagged_total {}",
+            self.anomalies_flagged.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+/// Middleware recording every request.
+pub(super) async fn record(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state.metrics.observe(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
