@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use pynomaly_service::http::{AppState, Limits, router};
-use pynomaly_service::storage::LocalObjectStore;
+use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore, run_worker};
+use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -23,6 +24,9 @@ pub struct ServeArgs {
     /// Most rows per request.
     #[arg(long, default_value_t = 200_000, env = "PYNOMALY_MAX_ROWS")]
     pub max_rows: usize,
+    /// Largest upload (PUT /api/v1/uploads/...) in bytes.
+    #[arg(long, default_value_t = 1 << 30, env = "PYNOMALY_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: usize,
     /// Accept requests without an API key (every request acts for tenant `local`). For
     /// experiments on one machine only.
     #[arg(long)]
@@ -43,13 +47,26 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(&data_dir));
+        // Local mode: jobs run on an in-process worker.
+        let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
+        let (queue, receiver) = InProcessQueue::new();
+        tokio::spawn(run_worker(
+            JobServices {
+                store: store.clone(),
+                metadata: metadata.clone(),
+            },
+            receiver,
+        ));
         let mut state = AppState::new(
-            Arc::new(LocalObjectStore::new(&data_dir)),
+            store,
             Limits {
                 body_bytes: args.max_body_bytes,
                 rows: args.max_rows,
+                upload_bytes: args.max_upload_bytes,
             },
-        );
+        )
+        .with_jobs(metadata, Arc::new(queue));
         if args.no_auth {
             tracing::warn!(
                 "API KEYS ARE OFF (--no-auth): anyone who can reach this port can use the API \

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod formats;
 pub mod http;
+pub mod jobs;
 pub mod models;
 pub mod series;
 pub mod storage;

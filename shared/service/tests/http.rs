@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pynomaly_service::http::{AppState, Limits, router};
+use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore, run_worker};
 use pynomaly_service::storage::LocalObjectStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -16,13 +17,26 @@ fn app(dir: &std::path::Path) -> axum::Router {
 }
 
 fn state(dir: &std::path::Path) -> AppState {
+    let store: Arc<dyn pynomaly_service::storage::ObjectStore> =
+        Arc::new(LocalObjectStore::new(dir));
+    let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
+    let (queue, receiver) = InProcessQueue::new();
+    tokio::spawn(run_worker(
+        JobServices {
+            store: store.clone(),
+            metadata: metadata.clone(),
+        },
+        receiver,
+    ));
     AppState::new(
-        Arc::new(LocalObjectStore::new(dir)),
+        store,
         Limits {
             body_bytes: 64 * 1024,
             rows: 1000,
+            upload_bytes: 1024 * 1024,
         },
     )
+    .with_jobs(metadata, Arc::new(queue))
 }
 
 async fn call(
@@ -538,4 +552,91 @@ async fn keys_and_tenants() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, listed) = send(Some(globex), "GET", "/api/v1/models".into(), Value::Null).await;
     assert_eq!(listed["models"].as_array().unwrap().len(), 0);
+}
+
+/// Large inputs: upload, queue a job, poll it, fetch the results.
+#[tokio::test]
+async fn upload_job_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let (status, upload, _) =
+        post_json(&app, "/api/v1/uploads", json!({"filename": "metrics.csv"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{upload}");
+    let url = upload["upload_url"].as_str().unwrap().to_string();
+    let key = upload["object_key"].as_str().unwrap().to_string();
+    // Bigger than the 64 KiB request limit, within the upload limit.
+    let mut csv = String::from("host,cpu,mem\n");
+    for i in 0..5000 {
+        csv.push_str(&format!(
+            "host-{:04},{:.4},{:.4}\n",
+            i % 9,
+            (i % 13) as f64 * 0.5,
+            (i % 7) as f64
+        ));
+    }
+    assert!(csv.len() > 64 * 1024);
+    let (status, stored, _) = call(&app, "PUT", &url, "text/csv", csv).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let (status, job, _) = post_json(&app, "/api/v1/jobs", json!({"object_key": key, "algorithm": "ecod", "ignore_columns": ["host"], "contamination": 0.01})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let (_, record, _) = call(
+            &app,
+            "GET",
+            &format!("/api/v1/jobs/{id}"),
+            "",
+            Body::empty(),
+        )
+        .await;
+        state = record.clone();
+        if record["state"] == "succeeded" || record["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state["state"], "succeeded", "{state}");
+    assert_eq!(state["summary"]["rows"], 5000);
+    let response = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(format!("/api/v1/jobs/{id}/results"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(text.lines().count(), 5001);
+    assert!(text.starts_with("row,score,grade,anomaly"));
+
+    // A job on a missing object, an unknown job, a bad key.
+    let (status, problem, _) = post_json(
+        &app,
+        "/api/v1/jobs",
+        json!({"object_key": "uploads/none.csv", "algorithm": "ecod"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (status, _, _) = call(&app, "GET", "/api/v1/jobs/nope", "", Body::empty()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, problem, _) = post_json(
+        &app,
+        "/api/v1/jobs",
+        json!({"object_key": "../secrets", "algorithm": "ecod"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
 }

@@ -8,6 +8,7 @@
 
 mod detect;
 mod error;
+mod jobs;
 mod metrics;
 mod models;
 
@@ -31,6 +32,8 @@ pub struct Limits {
     pub body_bytes: usize,
     /// Most rows (or points) in one request (default 200,000).
     pub rows: usize,
+    /// Largest upload in bytes (default 1 GiB).
+    pub upload_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
         Self {
             body_bytes: 6 * 1024 * 1024,
             rows: 200_000,
+            upload_bytes: 1 << 30,
         }
     }
 }
@@ -59,6 +63,17 @@ pub struct AppState {
     key_cache: Arc<std::sync::Mutex<HashMap<String, (String, Instant)>>>,
     /// Prometheus counters.
     pub metrics: Arc<Metrics>,
+    /// Job records and queue, when this server takes jobs.
+    pub jobs: Option<JobsConfig>,
+}
+
+/// Where jobs are recorded and sent.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Job records.
+    pub metadata: Arc<dyn crate::jobs::MetadataStore>,
+    /// Job messages.
+    pub queue: Arc<dyn crate::jobs::JobQueue>,
 }
 
 /// How long a verified key is trusted without another look at storage.
@@ -79,7 +94,18 @@ impl AppState {
             require_keys: true,
             key_cache: Arc::default(),
             metrics: Arc::default(),
+            jobs: None,
         }
+    }
+
+    /// Takes jobs, recording them in `metadata` and sending them to `queue`.
+    pub fn with_jobs(
+        mut self,
+        metadata: Arc<dyn crate::jobs::MetadataStore>,
+        queue: Arc<dyn crate::jobs::JobQueue>,
+    ) -> Self {
+        self.jobs = Some(JobsConfig { metadata, queue });
+        self
     }
 
     /// Turns API keys off: every request acts for tenant `local`. For experiments on one
@@ -161,6 +187,15 @@ pub fn router(state: AppState) -> Router {
             get(models::show).delete(models::delete),
         )
         .route("/api/v1/models/{id}/predict", post(models::predict))
+        .route("/api/v1/uploads", post(jobs::create_upload))
+        .route(
+            "/api/v1/uploads/{name}",
+            axum::routing::put(jobs::put_upload)
+                .layer(DefaultBodyLimit::max(state.limits.upload_bytes)),
+        )
+        .route("/api/v1/jobs", post(jobs::create_job))
+        .route("/api/v1/jobs/{id}", get(jobs::show_job))
+        .route("/api/v1/jobs/{id}/results", get(jobs::job_results))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key,

@@ -1,0 +1,194 @@
+//! Uploads and jobs: large inputs go to object storage (`POST /api/v1/uploads`, then `PUT`
+//! the bytes), then `POST /api/v1/jobs` queues the scoring; poll `GET /api/v1/jobs/{id}`
+//! and fetch `GET /api/v1/jobs/{id}/results`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{AppError, AppState, Tenant};
+use crate::jobs::{Job, JobMessage, JobSpec, JobState};
+use crate::storage::validate_key;
+
+fn jobs(state: &AppState) -> Result<&super::JobsConfig, AppError> {
+    state.jobs.as_ref().ok_or_else(|| AppError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Jobs unavailable",
+        detail: "this server runs no job queue".into(),
+    })
+}
+
+/// Body of `POST /api/v1/uploads`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UploadRequest {
+    filename: Option<String>,
+}
+
+/// `POST /api/v1/uploads`: where to `PUT` the input.
+pub(super) async fn create_upload(
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let bytes =
+        raw.map_err(|e| AppError::bad_request(format!("cannot read the request body: {e}")))?;
+    let request: UploadRequest = if bytes.is_empty() {
+        UploadRequest::default()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?
+    };
+    let extension = request
+        .filename
+        .as_deref()
+        .and_then(|f| f.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|ext| matches!(ext.as_str(), "csv" | "json" | "ndjson" | "jsonl"))
+        .unwrap_or_else(|| "csv".into());
+    let name = format!("{}.{extension}", uuid::Uuid::new_v4());
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "object_key": format!("uploads/{name}"),
+            "upload_url": format!("/api/v1/uploads/{name}"),
+            "method": "PUT",
+        })),
+    ))
+}
+
+/// `PUT /api/v1/uploads/{name}`: stores the bytes.
+pub(super) async fn put_upload(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(name): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let bytes = raw.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                title: "Payload too large",
+                detail: format!("uploads are limited to {} bytes", state.limits.upload_bytes),
+            }
+        } else {
+            AppError::bad_request(format!("cannot read the upload: {rejection}"))
+        }
+    })?;
+    validate_key(&name)
+        .map_err(|_| AppError::bad_request(format!("invalid upload name `{name}`")))?;
+    let object_key = format!("uploads/{name}");
+    state
+        .store
+        .put(
+            &format!("tenants/{}/{object_key}", tenant.0),
+            bytes.to_vec(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"object_key": object_key, "bytes": bytes.len()})),
+    ))
+}
+
+/// `POST /api/v1/jobs`: queue a scoring job; 202 with `Location`.
+pub(super) async fn create_job(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let config = jobs(&state)?;
+    let bytes = super::detect::body(raw, state.limits)?;
+    let spec: JobSpec = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+    if !spec.object_key.starts_with("uploads/") || validate_key(&spec.object_key).is_err() {
+        return Err(AppError::bad_request(format!(
+            "`object_key` must be a key returned by POST /api/v1/uploads, got `{}`",
+            spec.object_key
+        )));
+    }
+    match (&spec.model_id, &spec.algorithm) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_request(
+                "give either `model_id` or `algorithm`, not both",
+            ));
+        }
+        (None, Some(a)) => {
+            pynomaly_detection::AlgorithmParams::from_name(a, spec.parameters.clone())?;
+        }
+        _ => {}
+    }
+    let input = format!("tenants/{}/{}", tenant.0, spec.object_key);
+    if state.store.get(&input).await.is_err() {
+        return Err(AppError::unprocessable(format!(
+            "no uploaded object `{}`",
+            spec.object_key
+        )));
+    }
+    let job = Job {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: tenant.0.clone(),
+        state: JobState::Queued,
+        spec,
+        results_key: None,
+        summary: None,
+        error: None,
+        attempts: 0,
+    };
+    config.metadata.insert_job(&job).await?;
+    config
+        .queue
+        .send(&JobMessage {
+            tenant: job.tenant.clone(),
+            job_id: job.id.clone(),
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/api/v1/jobs/{}", job.id))],
+        Json(job),
+    ))
+}
+
+async fn load_job(state: &AppState, tenant: &Tenant, id: &str) -> Result<Job, AppError> {
+    jobs(state)?
+        .metadata
+        .get_job(&tenant.0, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job `{id}`")))
+}
+
+/// `GET /api/v1/jobs/{id}`.
+pub(super) async fn show_job(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let job = load_job(&state, &tenant, &id).await?;
+    Ok(Json(serde_json::to_value(job).unwrap_or_default()))
+}
+
+/// `GET /api/v1/jobs/{id}/results`: the results CSV once the job succeeded (409 before).
+pub(super) async fn job_results(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let job = load_job(&state, &tenant, &id).await?;
+    let key = match (job.state, job.results_key) {
+        (JobState::Succeeded, Some(key)) => key,
+        (state, _) => {
+            return Err(AppError {
+                status: StatusCode::CONFLICT,
+                title: "No results",
+                detail: format!("job `{id}` is {state:?}; results exist once it has succeeded")
+                    .to_lowercase(),
+            });
+        }
+    };
+    let bytes = state.store.get(&key).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv")], bytes))
+}

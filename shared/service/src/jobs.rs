@@ -1,0 +1,454 @@
+//! Jobs: inputs too big for one request are uploaded to object storage, then scored by a
+//! worker. A job moves `queued → running → succeeded | failed`; state changes are
+//! conditional (compare-and-set on the current state), so a redelivered message never runs
+//! a finished job again and results are written once per successful run.
+//!
+//! Ports: [`MetadataStore`] (job records) and [`JobQueue`] (messages); the local adapters
+//! (files + an in-process channel) are always built. Cloud adapters implement the same
+//! traits.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pynomaly_detection::{AlgorithmParams, Model, ScoreOptions, Threshold};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::formats::{Format, ReadOptions, read_table};
+use crate::storage::{ObjectStore, StoreError};
+
+/// Job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker has it.
+    Running,
+    /// Results are written.
+    Succeeded,
+    /// It failed; `error` says why.
+    Failed,
+}
+
+/// What to score and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Object holding the input (within the tenant's space).
+    pub object_key: String,
+    /// Input format (default: from the key's extension, else sniffed).
+    pub format: Option<String>,
+    /// Score with this stored model ...
+    pub model_id: Option<String>,
+    /// ... or fit this algorithm on the input and score it.
+    pub algorithm: Option<String>,
+    /// Algorithm parameters.
+    pub parameters: Option<serde_json::Value>,
+    /// Contamination, when thresholding by share.
+    pub contamination: Option<f64>,
+    /// Explicit score threshold.
+    pub threshold: Option<f64>,
+    /// Columns to ignore.
+    pub ignore_columns: Option<Vec<String>>,
+}
+
+/// Summary of a finished job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Rows scored.
+    pub rows: usize,
+    /// Rows flagged.
+    pub anomalies: usize,
+    /// Score threshold used.
+    pub threshold: f64,
+    /// Wall time of the run, milliseconds.
+    pub duration_ms: f64,
+}
+
+/// A job record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id.
+    pub id: String,
+    /// Owner.
+    pub tenant: String,
+    /// State.
+    pub state: JobState,
+    /// The request.
+    pub spec: JobSpec,
+    /// Where results are (when succeeded).
+    pub results_key: Option<String>,
+    /// Summary (when succeeded).
+    pub summary: Option<JobSummary>,
+    /// Why it failed (when failed).
+    pub error: Option<String>,
+    /// Attempts started.
+    pub attempts: u32,
+}
+
+/// Message on the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    /// Owner.
+    pub tenant: String,
+    /// Job id.
+    pub job_id: String,
+}
+
+/// Job records, with conditional state changes.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + std::fmt::Debug {
+    /// Creates a job record.
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError>;
+    /// Reads a job (None when the tenant has no such job).
+    async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Replaces the job only if its current state is `expected`; false if it was not.
+    async fn update_job_if(&self, job: &Job, expected: JobState) -> Result<bool, StoreError>;
+}
+
+/// A queue of job messages.
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug {
+    /// Sends a message.
+    async fn send(&self, message: &JobMessage) -> Result<(), StoreError>;
+}
+
+/// Job records as JSON objects in an [`ObjectStore`]; conditional updates are serialised
+/// by a lock, which is enough for one process (the local mode).
+#[derive(Debug)]
+pub struct ObjectMetadataStore {
+    store: Arc<dyn ObjectStore>,
+    lock: Mutex<()>,
+}
+
+impl ObjectMetadataStore {
+    /// Job records in `store`.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store,
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+fn job_key(tenant: &str, id: &str) -> String {
+    format!("tenants/{tenant}/jobs/{id}.json")
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Backend {
+        action: "decode",
+        key: "job".into(),
+        message: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl MetadataStore for ObjectMetadataStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(job).map_err(corrupt)?;
+        self.store.put(&job_key(&job.tenant, &job.id), bytes).await
+    }
+
+    async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
+        match self.store.get(&job_key(tenant, id)).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(corrupt),
+            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update_job_if(&self, job: &Job, expected: JobState) -> Result<bool, StoreError> {
+        let _guard = self.lock.lock().await;
+        match self.get_job(&job.tenant, &job.id).await? {
+            Some(current) if current.state == expected => {
+                self.insert_job(job).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// An in-process queue: messages go to a worker task in the same process.
+#[derive(Debug, Clone)]
+pub struct InProcessQueue {
+    sender: mpsc::UnboundedSender<JobMessage>,
+}
+
+impl InProcessQueue {
+    /// A queue and the receiving end for its worker.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<JobMessage>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Self { sender }, receiver)
+    }
+}
+
+#[async_trait]
+impl JobQueue for InProcessQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
+        self.sender
+            .send(message.clone())
+            .map_err(|e| StoreError::Backend {
+                action: "enqueue",
+                key: message.job_id.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// Everything a worker needs.
+#[derive(Debug, Clone)]
+pub struct JobServices {
+    /// Objects (inputs, models, results).
+    pub store: Arc<dyn ObjectStore>,
+    /// Job records.
+    pub metadata: Arc<dyn MetadataStore>,
+}
+
+/// Runs one job message. Idempotent: a job that is not `queued` is left alone (another
+/// delivery has it or finished it). Returns the job's final record, if it ran.
+pub async fn run_job(
+    services: &JobServices,
+    message: &JobMessage,
+) -> Result<Option<Job>, StoreError> {
+    let Some(job) = services
+        .metadata
+        .get_job(&message.tenant, &message.job_id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut running = job.clone();
+    running.state = JobState::Running;
+    running.attempts += 1;
+    if !services
+        .metadata
+        .update_job_if(&running, JobState::Queued)
+        .await?
+    {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let outcome = score(services, &running).await;
+    let mut done = running.clone();
+    match outcome {
+        Ok((results, summary)) => {
+            let key = format!("tenants/{}/results/{}.csv", running.tenant, running.id);
+            services.store.put(&key, results).await?;
+            done.state = JobState::Succeeded;
+            done.results_key = Some(key);
+            done.summary = Some(JobSummary {
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                ..summary
+            });
+        }
+        Err(reason) => {
+            done.state = JobState::Failed;
+            done.error = Some(reason);
+        }
+    }
+    services
+        .metadata
+        .update_job_if(&done, JobState::Running)
+        .await?;
+    Ok(Some(done))
+}
+
+/// Scores a job's input: results CSV (`row,score,grade,anomaly`) and a summary, or the
+/// reason it cannot be done.
+async fn score(services: &JobServices, job: &Job) -> Result<(Vec<u8>, JobSummary), String> {
+    let spec = &job.spec;
+    let input_key = format!("tenants/{}/{}", job.tenant, spec.object_key);
+    let bytes = services
+        .store
+        .get(&input_key)
+        .await
+        .map_err(|e| format!("cannot read the input `{}`: {e}", spec.object_key))?;
+    let model_bytes = match &spec.model_id {
+        Some(id) => Some(
+            services
+                .store
+                .get(&format!("tenants/{}/models/{id}.json", job.tenant))
+                .await
+                .map_err(|_| format!("no model `{id}`"))?,
+        ),
+        None => None,
+    };
+    let spec = spec.clone();
+    tokio::task::spawn_blocking(move || score_blocking(&spec, &bytes, model_bytes.as_deref()))
+        .await
+        .map_err(|e| format!("worker failed: {e}"))?
+}
+
+fn score_blocking(
+    spec: &JobSpec,
+    bytes: &[u8],
+    model: Option<&[u8]>,
+) -> Result<(Vec<u8>, JobSummary), String> {
+    let format = match spec.format.as_deref() {
+        Some("csv") => Some(Format::Csv),
+        Some("json") => Some(Format::Json),
+        Some("ndjson") | Some("jsonl") => Some(Format::Ndjson),
+        Some(other) => return Err(format!("unknown format `{other}`; use csv, json or ndjson")),
+        None => Format::from_path(&spec.object_key),
+    };
+    let threshold = match (spec.contamination, spec.threshold) {
+        (Some(c), _) => Threshold::Contamination(c),
+        (None, Some(t)) => Threshold::Score(t),
+        (None, None) => Threshold::Auto,
+    };
+    let options = ScoreOptions {
+        threshold,
+        explain_top: None,
+    };
+    let (table, detection) = match model {
+        Some(model_bytes) => {
+            let model = Model::from_json(model_bytes).map_err(|e| e.to_string())?;
+            let read = ReadOptions {
+                format,
+                columns: Some(model.feature_names.clone()),
+                ..Default::default()
+            };
+            let table = read_table(bytes, &read).map_err(|e| e.to_string())?;
+            let detection = model
+                .evaluate(table.data.view(), options)
+                .map_err(|e| e.to_string())?;
+            (table, detection)
+        }
+        None => {
+            let params = AlgorithmParams::from_name(
+                spec.algorithm.as_deref().unwrap_or("iforest"),
+                spec.parameters.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            let read = ReadOptions {
+                format,
+                ignore_columns: spec.ignore_columns.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let table = read_table(bytes, &read).map_err(|e| e.to_string())?;
+            let (_, detection) = Model::detect(
+                &params,
+                table.data.view(),
+                table.columns.clone(),
+                42,
+                options,
+            )
+            .map_err(|e| e.to_string())?;
+            (table, detection)
+        }
+    };
+    let mut out = String::with_capacity(detection.scores.len() * 32);
+    out.push_str("row,score,grade,anomaly\n");
+    for (k, &row) in table.source_rows.iter().enumerate() {
+        out.push_str(&format!(
+            "{row},{},{:.6},{}\n",
+            detection.scores[k], detection.grades[k], detection.anomalies[k]
+        ));
+    }
+    Ok((
+        out.into_bytes(),
+        JobSummary {
+            rows: detection.scores.len(),
+            anomalies: detection.anomaly_count(),
+            threshold: detection.threshold,
+            duration_ms: 0.0,
+        },
+    ))
+}
+
+/// Consumes an in-process queue until it closes.
+pub async fn run_worker(services: JobServices, mut receiver: mpsc::UnboundedReceiver<JobMessage>) {
+    while let Some(message) = receiver.recv().await {
+        if let Err(e) = run_job(&services, &message).await {
+            tracing::error!(job = %message.job_id, error = %e, "job storage failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::LocalObjectStore;
+
+    fn job(id: &str, key: &str) -> Job {
+        Job {
+            id: id.into(),
+            tenant: "t".into(),
+            state: JobState::Queued,
+            spec: JobSpec {
+                object_key: key.into(),
+                format: None,
+                model_id: None,
+                algorithm: Some("ecod".into()),
+                parameters: None,
+                contamination: Some(0.1),
+                threshold: None,
+                ignore_columns: None,
+            },
+            results_key: None,
+            summary: None,
+            error: None,
+            attempts: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_once_and_records_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.path()));
+        let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
+        let services = JobServices {
+            store: store.clone(),
+            metadata: metadata.clone(),
+        };
+        let csv: String = std::iter::once("a,b\n".to_string())
+            .chain((0..50).map(|i| format!("{},{}\n", i % 7, i % 3)))
+            .collect();
+        store
+            .put("tenants/t/uploads/in.csv", csv.into_bytes())
+            .await
+            .unwrap();
+        metadata
+            .insert_job(&job("j1", "uploads/in.csv"))
+            .await
+            .unwrap();
+        let message = JobMessage {
+            tenant: "t".into(),
+            job_id: "j1".into(),
+        };
+        let done = run_job(&services, &message).await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded);
+        assert_eq!(done.summary.as_ref().unwrap().rows, 50);
+        let results = store
+            .get(done.results_key.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(results).unwrap().lines().count(), 51);
+        // A redelivery does nothing.
+        assert!(run_job(&services, &message).await.unwrap().is_none());
+        assert_eq!(
+            metadata.get_job("t", "j1").await.unwrap().unwrap().attempts,
+            1
+        );
+
+        metadata
+            .insert_job(&job("j2", "uploads/missing.csv"))
+            .await
+            .unwrap();
+        let failed = run_job(
+            &services,
+            &JobMessage {
+                tenant: "t".into(),
+                job_id: "j2".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(failed.state, JobState::Failed);
+        assert!(failed.error.unwrap().contains("cannot read the input"));
+    }
+}
