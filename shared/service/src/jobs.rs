@@ -19,7 +19,7 @@ use crate::formats::{Format, ReadOptions, read_table};
 use crate::storage::{ObjectStore, StoreError};
 
 /// Job states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for a worker.
@@ -33,7 +33,8 @@ pub enum JobState {
 }
 
 /// What to score and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// Object holding the input (within the tenant's space).
     pub object_key: String,
@@ -44,6 +45,7 @@ pub struct JobSpec {
     /// ... or fit this algorithm on the input and score it.
     pub algorithm: Option<String>,
     /// Algorithm parameters.
+    #[schema(value_type = Option<Object>)]
     pub parameters: Option<serde_json::Value>,
     /// Contamination, when thresholding by share.
     pub contamination: Option<f64>,
@@ -54,7 +56,7 @@ pub struct JobSpec {
 }
 
 /// Summary of a finished job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobSummary {
     /// Rows scored.
     pub rows: usize,
@@ -67,7 +69,7 @@ pub struct JobSummary {
 }
 
 /// A job record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     /// Job id.
     pub id: String,

@@ -232,6 +232,20 @@ async fn timeseries_health_ready_algorithms() {
     let (status, body, _) = call(&app, "GET", "/api/v1/algorithms", "", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["algorithms"].as_array().unwrap().len(), 10);
+    // The OpenAPI document is open and lists the endpoints.
+    let (status, doc, _) = call(&app, "GET", "/openapi.json", "", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/detect",
+        "/api/v1/models/{id}/predict",
+        "/api/v1/jobs",
+        "/api/v1/timeseries/detect",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(doc["components"]["schemas"]["DetectRequest"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     // Metrics count what happened above, as Prometheus text.
     let response = app
         .clone()

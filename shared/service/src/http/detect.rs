@@ -15,11 +15,12 @@ use pynomaly_detection::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::error::Problem;
 use super::{AppError, AppState, Limits};
 use crate::formats::{Format, ReadOptions, Table, read_table, table_from_json_rows};
 
 /// A threshold given as `"auto"` or a number.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(super) enum ThresholdValue {
     Number(f64),
@@ -27,16 +28,23 @@ pub(super) enum ThresholdValue {
 }
 
 /// Body of detect / ensemble / explain / predict / model creation.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DetectRequest {
+    /// Algorithm name or alias (default iforest).
     pub algorithm: Option<String>,
     /// Ensemble members by name (ensemble endpoint).
     pub algorithms: Option<Vec<String>>,
     /// Ensemble combination (ensemble endpoint).
     pub combination: Option<String>,
+    /// Rows as arrays of numbers.
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
     pub data: Option<Vec<Value>>,
+    /// Rows as objects (feature name → number).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub records: Option<Vec<Value>>,
+    /// Algorithm parameters (see /api/v1/algorithms).
+    #[schema(value_type = Option<Object>)]
     pub parameters: Option<Value>,
     pub contamination: Option<f64>,
     pub threshold: Option<ThresholdValue>,
@@ -49,17 +57,19 @@ pub(super) struct DetectRequest {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct AnomalyOut {
     index: usize,
     score: f64,
     grade: f64,
+    /// Top features: `feature`, `index`, `value`, `contribution`, `share`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     explanation: Option<Vec<FeatureContribution>>,
 }
 
 /// Response of detect / ensemble / explain / predict.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct DetectResponse {
     algorithm: String,
     pub(super) total_samples: usize,
@@ -355,7 +365,11 @@ fn ensemble_params(request: &DetectRequest) -> Result<AlgorithmParams, AppError>
     Ok(AlgorithmParams::from_name("ensemble", Some(parameters))?)
 }
 
-/// `POST /api/v1/detect`: fit on the rows and score them.
+/// Fit a detector on the rows and score them.
+#[utoipa::path(post, path = "/api/v1/detect", tag = "detection",
+    request_body(content = DetectRequest, description = "JSON, or a text/csv body with options in the query string"),
+    responses((status = 200, body = DetectResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn detect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -365,8 +379,10 @@ pub(super) async fn detect(
     run_detect(state, headers, query, raw, Mode::Detect).await
 }
 
-/// `POST /api/v1/ensemble`: like detect, over several algorithms (`algorithms`,
-/// `combination`).
+/// Like detect, over several algorithms (`algorithms`, `combination`).
+#[utoipa::path(post, path = "/api/v1/ensemble", tag = "detection", request_body = DetectRequest,
+    responses((status = 200, body = DetectResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn ensemble(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -376,7 +392,10 @@ pub(super) async fn ensemble(
     run_detect(state, headers, query, raw, Mode::Ensemble).await
 }
 
-/// `POST /api/v1/explain`: like detect, with explanations on by default.
+/// Like detect, with explanations on by default.
+#[utoipa::path(post, path = "/api/v1/explain", tag = "detection", request_body = DetectRequest,
+    responses((status = 200, body = DetectResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn explain(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -386,12 +405,14 @@ pub(super) async fn explain(
     run_detect(state, headers, query, raw, Mode::Explain).await
 }
 
-/// `GET /health`: the process is alive.
+/// The process is alive.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "alive")))]
 pub(super) async fn health() -> Json<Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /ready`: storage is reachable.
+/// Storage is reachable.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "ready"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     state.store.ready().await.map_err(|e| AppError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -401,7 +422,8 @@ pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, 
     Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
-/// `GET /api/v1/algorithms`: every algorithm and time-series method with parameters.
+/// Every algorithm and time-series method, with parameters and defaults.
+#[utoipa::path(get, path = "/api/v1/algorithms", tag = "detection", responses((status = 200, description = "the catalogue")), security(("api_key" = [])))]
 pub(super) async fn algorithms() -> Json<Value> {
     let tabular: Vec<Value> = ALGORITHMS
         .iter()
@@ -420,19 +442,27 @@ pub(super) async fn algorithms() -> Json<Value> {
 }
 
 /// Body of `POST /api/v1/timeseries/detect`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SeriesRequest {
+    /// forecast | changepoint | esd | rolling-z | rcf (default esd).
     method: Option<String>,
+    #[schema(value_type = Option<Object>)]
     parameters: Option<Value>,
+    /// Values in time order.
     values: Vec<f64>,
+    /// Optional timestamps, echoed back.
+    #[schema(value_type = Option<Vec<String>>)]
     timestamps: Option<Vec<Value>>,
     period: Option<usize>,
     sensitivity: Option<f64>,
     cooldown: Option<usize>,
 }
 
-/// `POST /api/v1/timeseries/detect`: one series of values (in time order).
+/// Score every point of one series (values in time order).
+#[utoipa::path(post, path = "/api/v1/timeseries/detect", tag = "timeseries", request_body = SeriesRequest,
+    responses((status = 200, description = "points and changepoints"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn timeseries(
     State(state): State<AppState>,
     raw: Result<Bytes, BytesRejection>,

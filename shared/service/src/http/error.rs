@@ -20,13 +20,14 @@ pub struct AppError {
     pub detail: String,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem {
     #[serde(rename = "type")]
     kind: &'static str,
-    title: &'a str,
+    title: String,
     status: u16,
-    detail: &'a str,
+    detail: String,
 }
 
 impl AppError {
@@ -101,9 +102,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = Problem {
             kind: "about:blank",
-            title: self.title,
+            title: self.title.to_string(),
             status: self.status.as_u16(),
-            detail: &self.detail,
+            detail: self.detail,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         (

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::error::Problem;
 use super::{AppError, AppState, Tenant};
 use crate::jobs::{Job, JobMessage, JobSpec, JobState};
 use crate::storage::validate_key;
@@ -24,13 +25,14 @@ fn jobs(state: &AppState) -> Result<&super::JobsConfig, AppError> {
 }
 
 /// Body of `POST /api/v1/uploads`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UploadRequest {
     filename: Option<String>,
 }
 
-/// `POST /api/v1/uploads`: where to `PUT` the input.
+/// Where to `PUT` an input too large for one request.
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "jobs", request_body(content = UploadRequest, description = "optional"), responses((status = 201, description = "object_key and upload_url")), security(("api_key" = [])))]
 pub(super) async fn create_upload(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, AppError> {
@@ -60,7 +62,9 @@ pub(super) async fn create_upload(
     ))
 }
 
-/// `PUT /api/v1/uploads/{name}`: stores the bytes.
+/// Store the bytes of an upload.
+#[utoipa::path(put, path = "/api/v1/uploads/{name}", tag = "jobs", params(("name" = String, Path)), request_body(content = String, content_type = "text/csv"),
+    responses((status = 201, description = "stored"), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn put_upload(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -94,7 +98,9 @@ pub(super) async fn put_upload(
     ))
 }
 
-/// `POST /api/v1/jobs`: queue a scoring job; 202 with `Location`.
+/// Queue a scoring job over an uploaded object; 202 with `Location`.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = JobSpec,
+    responses((status = 202, body = Job), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn create_job(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -161,7 +167,9 @@ async fn load_job(state: &AppState, tenant: &Tenant, id: &str) -> Result<Job, Ap
         .ok_or_else(|| AppError::not_found(format!("no job `{id}`")))
 }
 
-/// `GET /api/v1/jobs/{id}`.
+/// A job's state, summary or error.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn show_job(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -171,7 +179,9 @@ pub(super) async fn show_job(
     Ok(Json(serde_json::to_value(job).unwrap_or_default()))
 }
 
-/// `GET /api/v1/jobs/{id}/results`: the results CSV once the job succeeded (409 before).
+/// The results CSV (`row,score,grade,anomaly`) once the job succeeded (409 before).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/results", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/csv", description = "results"), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn job_results(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,

@@ -11,6 +11,7 @@ mod error;
 mod jobs;
 mod metrics;
 mod models;
+mod openapi;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use axum::routing::{get, post};
 
 pub use error::AppError;
 pub use metrics::Metrics;
+pub use openapi::ApiDoc;
 
 use crate::storage::ObjectStore;
 
@@ -204,6 +206,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(detect::health))
         .route("/ready", get(detect::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::document))
         .merge(api)
         .fallback(|| async { AppError::not_found("no such endpoint; see /api/v1/algorithms") })
         .method_not_allowed_fallback(|| async {

@@ -14,7 +14,9 @@ use axum::response::IntoResponse;
 use pynomaly_detection::{AlgorithmParams, Model, Threshold};
 use serde_json::Value;
 
+use super::detect::DetectRequest;
 use super::detect::{DetectResponse, blocking, body, parse_request, request_table, score_options};
+use super::error::Problem;
 use super::{AppError, AppState, Tenant};
 use crate::formats::FormatError;
 use crate::storage::StoreError;
@@ -60,7 +62,10 @@ fn summary(id: &str, model: &Model) -> Value {
     })
 }
 
-/// `POST /api/v1/models`: fit and store; 201 with the new id.
+/// Fit a model on the rows and store it; 201 with the new id.
+#[utoipa::path(post, path = "/api/v1/models", tag = "models", request_body = DetectRequest,
+    responses((status = 201, description = "created; Location names the model"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -92,7 +97,8 @@ pub(super) async fn create(
     ))
 }
 
-/// `GET /api/v1/models`.
+/// The tenant's models.
+#[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, description = "ok"), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -113,7 +119,8 @@ pub(super) async fn list(
     Ok(Json(serde_json::json!({"models": models})))
 }
 
-/// `GET /api/v1/models/{id}`.
+/// One model.
+#[utoipa::path(get, path = "/api/v1/models/{id}", tag = "models", params(("id" = String, Path)), responses((status = 200, description = "ok"), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn show(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -123,7 +130,10 @@ pub(super) async fn show(
     Ok(Json(summary(&id, &model)))
 }
 
-/// `DELETE /api/v1/models/{id}`: 204.
+/// Delete a model.
+#[utoipa::path(delete, path = "/api/v1/models/{id}", tag = "models", params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn delete(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -140,7 +150,10 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/models/{id}/predict`: score rows with a stored model (no refit).
+/// Score rows with a stored model (no refit).
+#[utoipa::path(post, path = "/api/v1/models/{id}/predict", tag = "models", params(("id" = String, Path)), request_body = DetectRequest,
+    responses((status = 200, body = DetectResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = [])))]
 pub(super) async fn predict(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
