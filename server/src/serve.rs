@@ -52,10 +52,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
         let (queue, receiver) = InProcessQueue::new();
         tokio::spawn(run_worker(
-            JobServices {
-                store: store.clone(),
-                metadata: metadata.clone(),
-            },
+            JobServices::new(store.clone(), metadata.clone()),
             receiver,
         ));
         let mut state = AppState::new(

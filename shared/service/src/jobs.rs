@@ -1,7 +1,10 @@
 //! Jobs: inputs too big for one request are uploaded to object storage, then scored by a
 //! worker. A job moves `queued → running → succeeded | failed`; state changes are
-//! conditional (compare-and-set on the current state), so a redelivered message never runs
-//! a finished job again and results are written once per successful run.
+//! conditional (compare-and-set on the current state and attempt number), so a
+//! redelivered message never runs a finished job again. A worker that dies mid-job leaves
+//! the job `running` with a lease; when the message comes back after the lease expired,
+//! the next worker takes the job over, and the results object (one key per job) is
+//! written by whichever attempt finishes — once.
 //!
 //! Ports: [`MetadataStore`] (job records) and [`JobQueue`] (messages); the local adapters
 //! (files + an in-process channel) are always built. Cloud adapters implement the same
@@ -87,6 +90,18 @@ pub struct Job {
     pub error: Option<String>,
     /// Attempts started.
     pub attempts: u32,
+    /// While running: until when (epoch seconds) the current attempt holds the job.
+    #[serde(default)]
+    pub lease_expires_at: Option<u64>,
+}
+
+/// How long an attempt holds a running job before another worker may take it over.
+pub const LEASE_SECONDS: u64 = 900;
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Message on the queue.
@@ -105,8 +120,10 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError>;
     /// Reads a job (None when the tenant has no such job).
     async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError>;
-    /// Replaces the job only if its current state is `expected`; false if it was not.
-    async fn update_job_if(&self, job: &Job, expected: JobState) -> Result<bool, StoreError>;
+    /// Replaces the job only if its current state and attempt number are `expected`;
+    /// false if they were not.
+    async fn update_job_if(&self, job: &Job, expected: (JobState, u32))
+    -> Result<bool, StoreError>;
 }
 
 /// A queue of job messages.
@@ -161,10 +178,14 @@ impl MetadataStore for ObjectMetadataStore {
         }
     }
 
-    async fn update_job_if(&self, job: &Job, expected: JobState) -> Result<bool, StoreError> {
+    async fn update_job_if(
+        &self,
+        job: &Job,
+        expected: (JobState, u32),
+    ) -> Result<bool, StoreError> {
         let _guard = self.lock.lock().await;
         match self.get_job(&job.tenant, &job.id).await? {
-            Some(current) if current.state == expected => {
+            Some(current) if (current.state, current.attempts) == expected => {
                 self.insert_job(job).await?;
                 Ok(true)
             }
@@ -207,6 +228,19 @@ pub struct JobServices {
     pub store: Arc<dyn ObjectStore>,
     /// Job records.
     pub metadata: Arc<dyn MetadataStore>,
+    /// How long an attempt holds a running job ([`LEASE_SECONDS`] by default).
+    pub lease_seconds: u64,
+}
+
+impl JobServices {
+    /// Services over `store` and `metadata` with the default lease.
+    pub fn new(store: Arc<dyn ObjectStore>, metadata: Arc<dyn MetadataStore>) -> Self {
+        Self {
+            store,
+            metadata,
+            lease_seconds: LEASE_SECONDS,
+        }
+    }
 }
 
 /// Runs one job message. Idempotent: a job that is not `queued` is left alone (another
@@ -222,12 +256,22 @@ pub async fn run_job(
     else {
         return Ok(None);
     };
+    let takeable = match job.state {
+        JobState::Queued => true,
+        // A previous attempt died: its lease ran out.
+        JobState::Running => job.lease_expires_at.is_none_or(|t| t <= now_seconds()),
+        JobState::Succeeded | JobState::Failed => false,
+    };
+    if !takeable {
+        return Ok(None);
+    }
     let mut running = job.clone();
     running.state = JobState::Running;
     running.attempts += 1;
+    running.lease_expires_at = Some(now_seconds() + services.lease_seconds);
     if !services
         .metadata
-        .update_job_if(&running, JobState::Queued)
+        .update_job_if(&running, (job.state, job.attempts))
         .await?
     {
         return Ok(None);
@@ -251,9 +295,10 @@ pub async fn run_job(
             done.error = Some(reason);
         }
     }
+    done.lease_expires_at = None;
     services
         .metadata
-        .update_job_if(&done, JobState::Running)
+        .update_job_if(&done, (JobState::Running, running.attempts))
         .await?;
     Ok(Some(done))
 }
@@ -394,7 +439,15 @@ mod tests {
             summary: None,
             error: None,
             attempts: 0,
+            lease_expires_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn local_metadata_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.path()));
+        crate::testing::metadata_contract(&ObjectMetadataStore::new(store)).await;
     }
 
     #[tokio::test]
@@ -402,10 +455,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.path()));
         let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
-        let services = JobServices {
-            store: store.clone(),
-            metadata: metadata.clone(),
-        };
+        let services = JobServices::new(store.clone(), metadata.clone());
         let csv: String = std::iter::once("a,b\n".to_string())
             .chain((0..50).map(|i| format!("{},{}\n", i % 7, i % 3)))
             .collect();

@@ -16,9 +16,13 @@
 //! ```
 
 pub mod auth;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod models;
 pub mod series;
 pub mod storage;
+#[doc(hidden)]
+pub mod testing;

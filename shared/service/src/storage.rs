@@ -176,30 +176,6 @@ mod tests {
     #[tokio::test]
     async fn local_store_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalObjectStore::new(dir.path());
-        store.ready().await.unwrap();
-        store.put("models/a.json", b"1".to_vec()).await.unwrap();
-        store.put("models/b.json", b"2".to_vec()).await.unwrap();
-        store.put("other/c", b"3".to_vec()).await.unwrap();
-        assert_eq!(store.get("models/a.json").await.unwrap(), b"1");
-        assert_eq!(
-            store.list("models/").await.unwrap(),
-            vec!["models/a.json", "models/b.json"]
-        );
-        store.delete("models/a.json").await.unwrap();
-        assert!(matches!(
-            store.get("models/a.json").await,
-            Err(StoreError::NotFound(_))
-        ));
-        assert!(matches!(
-            store.delete("models/a.json").await,
-            Err(StoreError::NotFound(_))
-        ));
-        for bad in ["../x", "a//b", "", ".hidden", "a/../b"] {
-            assert!(
-                matches!(store.get(bad).await, Err(StoreError::InvalidKey(_))),
-                "{bad}"
-            );
-        }
+        crate::testing::object_store_contract(&LocalObjectStore::new(dir.path()), "contract").await;
     }
 }

@@ -22,10 +22,7 @@ fn state(dir: &std::path::Path) -> AppState {
     let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
     let (queue, receiver) = InProcessQueue::new();
     tokio::spawn(run_worker(
-        JobServices {
-            store: store.clone(),
-            metadata: metadata.clone(),
-        },
+        JobServices::new(store.clone(), metadata.clone()),
         receiver,
     ));
     AppState::new(

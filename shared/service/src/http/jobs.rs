@@ -143,6 +143,7 @@ pub(super) async fn create_job(
         summary: None,
         error: None,
         attempts: 0,
+        lease_expires_at: None,
     };
     config.metadata.insert_job(&job).await?;
     config

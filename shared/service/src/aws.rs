@@ -1,0 +1,388 @@
+//! AWS adapters (feature `aws`): S3 for objects, DynamoDB for job records, SQS for job
+//! messages, through aws-sdk-rust. SDK types stay in this module. Endpoints follow the
+//! SDK's standard configuration, so `AWS_ENDPOINT_URL` points everything at an emulator
+//! (moto_server) in tests.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::jobs::{Job, JobMessage, JobQueue, JobState, MetadataStore};
+use crate::storage::{ObjectStore, StoreError, validate_key};
+
+fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        action,
+        key: key.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Loads the shared AWS configuration (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// Objects in an S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3ObjectStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3ObjectStore {
+    /// A store over `bucket`. Path-style addressing keeps emulators and custom endpoints
+    /// working.
+    pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build();
+        Self {
+            client: aws_sdk_s3::Client::from_conf(s3),
+            bucket: bucket.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3ObjectStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        validate_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| backend("put", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        validate_key(key)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    StoreError::NotFound(key.to_string())
+                } else {
+                    backend("get", key, aws_sdk_s3::error::DisplayErrorContext(e))
+                }
+            })?;
+        let data = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| backend("read", key, e))?;
+        Ok(data.into_bytes().to_vec())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| backend("list", prefix, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated().unwrap_or(false) => {
+                    token = Some(next.to_string())
+                }
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        validate_key(key)?;
+        // S3 deletes missing keys silently; the port reports them.
+        self.client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+                    StoreError::NotFound(key.to_string())
+                } else {
+                    backend("head", key, aws_sdk_s3::error::DisplayErrorContext(e))
+                }
+            })?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("delete", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "head bucket",
+                    &self.bucket,
+                    aws_sdk_s3::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// Job records in a DynamoDB table with string partition key `pk` (`<tenant>#<job id>`).
+#[derive(Debug, Clone)]
+pub struct DynamoMetadataStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+    }
+}
+
+impl DynamoMetadataStore {
+    /// A store over `table`.
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self {
+            client: aws_sdk_dynamodb::Client::new(config),
+            table: table.into(),
+        }
+    }
+
+    fn item(job: &Job) -> Result<std::collections::HashMap<String, AttributeValue>, StoreError> {
+        let body = serde_json::to_string(job).map_err(|e| backend("encode", &job.id, e))?;
+        Ok([
+            (
+                "pk".to_string(),
+                AttributeValue::S(format!("{}#{}", job.tenant, job.id)),
+            ),
+            (
+                "state".to_string(),
+                AttributeValue::S(state_name(job.state).into()),
+            ),
+            (
+                "attempts".to_string(),
+                AttributeValue::N(job.attempts.to_string()),
+            ),
+            ("body".to_string(), AttributeValue::S(body)),
+        ]
+        .into_iter()
+        .collect())
+    }
+}
+
+#[async_trait]
+impl MetadataStore for DynamoMetadataStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::item(job)?))
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "put item",
+                    &job.id,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("{tenant}#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "get item",
+                    id,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let body = item
+            .get("body")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| backend("decode", id, "item has no body"))?;
+        serde_json::from_str(body)
+            .map(Some)
+            .map_err(|e| backend("decode", id, e))
+    }
+
+    async fn update_job_if(
+        &self,
+        job: &Job,
+        expected: (JobState, u32),
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::item(job)?))
+            .condition_expression("#s = :state AND #a = :attempts")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_names("#a", "attempts")
+            .expression_attribute_values(":state", AttributeValue::S(state_name(expected.0).into()))
+            .expression_attribute_values(":attempts", AttributeValue::N(expected.1.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend(
+                "update item",
+                &job.id,
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            )),
+        }
+    }
+}
+
+/// A received SQS message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The job message.
+    pub message: JobMessage,
+    /// Handle to delete (acknowledge) it.
+    pub receipt: String,
+}
+
+/// Job messages on an SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    /// A queue at `url`.
+    pub fn new(config: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        Self {
+            client: aws_sdk_sqs::Client::new(config),
+            url: url.into(),
+        }
+    }
+
+    /// Long-polls for up to `max` messages (waiting up to `wait_seconds`). Messages that
+    /// are not job messages are returned as errors with their receipt, so the caller can
+    /// leave them to the dead-letter queue.
+    pub async fn receive(
+        &self,
+        max: i32,
+        wait_seconds: i32,
+    ) -> Result<Vec<Result<Delivery, String>>, StoreError> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_seconds.clamp(0, 20))
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "receive",
+                    &self.url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(output
+            .messages()
+            .iter()
+            .map(|m| {
+                let receipt = m.receipt_handle().unwrap_or_default().to_string();
+                let body = m.body().unwrap_or_default();
+                serde_json::from_str::<JobMessage>(body)
+                    .map(|message| Delivery { message, receipt })
+                    .map_err(|e| format!("not a job message ({e}): {body}"))
+            })
+            .collect())
+    }
+
+    /// Deletes (acknowledges) a received message.
+    pub async fn acknowledge(&self, receipt: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "delete message",
+                    &self.url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
+        let body =
+            serde_json::to_string(message).map_err(|e| backend("encode", &message.job_id, e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "send",
+                    &self.url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+}

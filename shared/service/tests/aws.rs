@@ -1,0 +1,162 @@
+#![cfg(feature = "aws")]
+#![allow(clippy::unwrap_used)]
+//! The adapter contract and the job lifecycle on S3 + DynamoDB + SQS, through the real
+//! aws-sdk-rust clients against moto_server. `scripts/test` starts moto_server and sets
+//! `AWS_ENDPOINT_URL`; without it these tests fail (they never pass silently).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use pynomaly_service::jobs::{JobMessage, JobQueue, JobServices, JobState, MetadataStore, run_job};
+use pynomaly_service::storage::ObjectStore;
+use pynomaly_service::testing::{metadata_contract, object_store_contract, sample_job};
+
+struct Resources {
+    config: aws_config::SdkConfig,
+    bucket: String,
+    table: String,
+    queue_url: String,
+}
+
+async fn resources(name: &str) -> Resources {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at moto_server (scripts/test starts one)"
+    );
+    let config = load_config().await;
+    let bucket = format!("pynomaly-{name}");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let table = format!("pynomaly-{name}");
+    aws_sdk_dynamodb::Client::new(&config)
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let queue_url = aws_sdk_sqs::Client::new(&config)
+        .create_queue()
+        .queue_name(format!("pynomaly-{name}"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    Resources {
+        config,
+        bucket,
+        table,
+        queue_url,
+    }
+}
+
+#[tokio::test]
+async fn s3_and_dynamodb_meet_the_contract() {
+    let r = resources("contract").await;
+    object_store_contract(&S3ObjectStore::new(&r.config, &r.bucket), "contract").await;
+    metadata_contract(&DynamoMetadataStore::new(&r.config, &r.table)).await;
+}
+
+/// Submit → a worker dies mid-job (message not deleted, job left running) → the message
+/// comes back → the next worker finishes the job → results written once; a duplicate
+/// delivery changes nothing.
+#[tokio::test]
+async fn job_survives_a_dead_worker_on_sqs() {
+    let r = resources("lifecycle").await;
+    let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
+    let metadata: Arc<dyn MetadataStore> = Arc::new(DynamoMetadataStore::new(&r.config, &r.table));
+    let queue = SqsQueue::new(&r.config, &r.queue_url);
+    let csv: String = std::iter::once("a,b\n".to_string())
+        .chain((0..200).map(|i| format!("{},{}\n", i % 11, i % 5)))
+        .collect();
+    store
+        .put("tenants/t/uploads/in.csv", csv.into_bytes())
+        .await
+        .unwrap();
+    let job = sample_job("t", "job-1", "uploads/in.csv");
+    metadata.insert_job(&job).await.unwrap();
+    let message = JobMessage {
+        tenant: "t".into(),
+        job_id: "job-1".into(),
+    };
+    queue.send(&message).await.unwrap();
+
+    // Worker 1 receives, takes the job, and dies: no result, no delete.
+    let first = queue.receive(1, 2).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let mut taken = job.clone();
+    taken.state = JobState::Running;
+    taken.attempts = 1;
+    taken.lease_expires_at = Some(0); // its lease is long over by the time anyone looks
+    assert!(
+        metadata
+            .update_job_if(&taken, (JobState::Queued, 0))
+            .await
+            .unwrap()
+    );
+
+    // After the visibility timeout the message is back; worker 2 finishes the job.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let services = JobServices::new(store.clone(), metadata.clone());
+    let mut finished = None;
+    for _ in 0..10 {
+        for delivery in queue.receive(1, 2).await.unwrap() {
+            let delivery = delivery.unwrap();
+            assert_eq!(delivery.message, message);
+            finished = run_job(&services, &delivery.message).await.unwrap();
+            queue.acknowledge(&delivery.receipt).await.unwrap();
+        }
+        if finished.is_some() {
+            break;
+        }
+    }
+    let done = finished.expect("the message came back and the job ran");
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.attempts, 2);
+    let results = store
+        .get(done.results_key.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(results).unwrap().lines().count(), 201);
+    assert_eq!(store.list("tenants/t/results/").await.unwrap().len(), 1);
+
+    // A duplicate delivery of a finished job does nothing.
+    assert!(run_job(&services, &message).await.unwrap().is_none());
+    assert_eq!(
+        metadata
+            .get_job("t", "job-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        2
+    );
+}
