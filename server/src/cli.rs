@@ -39,6 +39,8 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Serve the HTTP API (local storage under the data dir).
     Serve(crate::serve::ServeArgs),
+    /// Run queued jobs from SQS (PYNOMALY_STORE=aws).
+    Worker(crate::worker::WorkerArgs),
     /// Manage API keys for `serve`.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
@@ -197,6 +199,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Timeseries(cmd) => crate::timeseries::run(cmd),
         Command::Serve(args) => crate::serve::run(args, data_dir),
         Command::Keys(cmd) => crate::keys::run(cmd, &data_dir),
+        Command::Worker(args) => crate::worker::run(args, data_dir),
     }
 }
 

@@ -1,11 +1,10 @@
 //! `pynomaly keys create | list | revoke`: API keys for `pynomaly serve`, stored (hashed)
-//! under the data dir.
+//! in the configured backend (`PYNOMALY_STORE`: the data dir, or S3).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use pynomaly_service::auth::{create_key, list_keys, revoke_key};
-use pynomaly_service::storage::LocalObjectStore;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
@@ -25,15 +24,16 @@ pub enum KeysCommand {
 }
 
 pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
-    let store = LocalObjectStore::new(data_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let backend = crate::backend::from_env(data_dir).await?;
+        let store = backend.store.as_ref();
         match command {
             KeysCommand::Create { tenant } => {
-                let (record, key) = create_key(&store, &tenant).await?;
+                let (record, key) = create_key(store, &tenant).await?;
                 eprintln!(
                     "created key {} for tenant `{}` (shown once; store it now)",
                     record.key_id, record.tenant
@@ -41,7 +41,7 @@ pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
                 println!("{key}");
             }
             KeysCommand::List => {
-                let keys = list_keys(&store).await?;
+                let keys = list_keys(store).await?;
                 if keys.is_empty() {
                     eprintln!("no keys yet (create one with `pynomaly keys create --tenant NAME`)");
                 }
@@ -56,7 +56,7 @@ pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
                 }
             }
             KeysCommand::Revoke { key_id } => {
-                let record = revoke_key(&store, &key_id).await?;
+                let record = revoke_key(store, &key_id).await?;
                 eprintln!(
                     "revoked key {} of tenant `{}`",
                     record.key_id, record.tenant

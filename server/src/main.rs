@@ -2,6 +2,7 @@
 //!
 //! The binary stays thin: it parses arguments, reads files, and calls the shared crates.
 
+mod backend;
 mod bench;
 mod cli;
 mod input;
@@ -10,6 +11,7 @@ mod output;
 mod progress;
 mod serve;
 mod timeseries;
+mod worker;
 
 use std::process::ExitCode;
 

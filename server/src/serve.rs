@@ -3,12 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use pynomaly_service::http::{AppState, Limits, router};
-use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore, run_worker};
-use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
+use pynomaly_service::jobs::{JobServices, run_worker};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -33,37 +31,42 @@ pub struct ServeArgs {
     pub no_auth: bool,
 }
 
-pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
-    tracing_subscriber::fmt()
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .try_init();
+}
+
+pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
+    init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(&data_dir));
-        // Local mode: jobs run on an in-process worker.
-        let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
-        let (queue, receiver) = InProcessQueue::new();
-        tokio::spawn(run_worker(
-            JobServices::new(store.clone(), metadata.clone()),
-            receiver,
-        ));
+        let mut backend = crate::backend::from_env(&data_dir).await?;
+        if let Some(receiver) = backend.local_jobs.take() {
+            // Local mode: jobs run on an in-process worker.
+            tokio::spawn(run_worker(
+                JobServices::new(backend.store.clone(), backend.metadata.clone()),
+                receiver,
+            ));
+        }
         let mut state = AppState::new(
-            store,
+            backend.store.clone(),
             Limits {
                 body_bytes: args.max_body_bytes,
                 rows: args.max_rows,
                 upload_bytes: args.max_upload_bytes,
             },
         )
-        .with_jobs(metadata, Arc::new(queue));
+        .with_jobs(backend.metadata.clone(), backend.queue.clone());
         if args.no_auth {
             tracing::warn!(
                 "API KEYS ARE OFF (--no-auth): anyone who can reach this port can use the API \
@@ -82,7 +85,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        tracing::info!(%address, data_dir = %data_dir.display(), "pynomaly serving");
+        tracing::info!(%address, backend = %backend.description, "pynomaly serving");
         axum::serve(listener, router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -92,7 +95,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
