@@ -421,26 +421,7 @@ mod tests {
     use crate::storage::LocalObjectStore;
 
     fn job(id: &str, key: &str) -> Job {
-        Job {
-            id: id.into(),
-            tenant: "t".into(),
-            state: JobState::Queued,
-            spec: JobSpec {
-                object_key: key.into(),
-                format: None,
-                model_id: None,
-                algorithm: Some("ecod".into()),
-                parameters: None,
-                contamination: Some(0.1),
-                threshold: None,
-                ignore_columns: None,
-            },
-            results_key: None,
-            summary: None,
-            error: None,
-            attempts: 0,
-            lease_expires_at: None,
-        }
+        crate::testing::sample_job("t", id, key)
     }
 
     #[tokio::test]
