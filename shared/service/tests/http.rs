@@ -66,6 +66,18 @@ async fn call(
     (status, value, content)
 }
 
+/// GET `uri` and return the status and the body as text.
+async fn get_text(app: &axum::Router, uri: impl AsRef<str>) -> (StatusCode, String) {
+    let request = Request::builder()
+        .uri(uri.as_ref())
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
 async fn post_json(
     app: &axum::Router,
     uri: &str,
@@ -244,27 +256,8 @@ async fn timeseries_health_ready_algorithms() {
     assert!(doc["components"]["schemas"]["DetectRequest"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     // Metrics count what happened above, as Prometheus text.
-    let response = app
-        .clone()
-        .oneshot(
-            Request::builder()
-                .uri("/metrics")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let (status, text) = get_text(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
         text.contains(
             "pynomaly_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1"
@@ -609,27 +602,8 @@ async fn upload_job_results() {
     }
     assert_eq!(state["state"], "succeeded", "{state}");
     assert_eq!(state["summary"]["rows"], 5000);
-    let response = app
-        .clone()
-        .oneshot(
-            Request::builder()
-                .uri(format!("/api/v1/jobs/{id}/results"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let (status, text) = get_text(&app, format!("/api/v1/jobs/{id}/results")).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(text.lines().count(), 5001);
     assert!(text.starts_with("row,score,grade,anomaly"));
 
