@@ -1,7 +1,10 @@
 //! Storage backends by configuration: `PYNOMALY_STORE=local` (default: files under the data
 //! dir, jobs on an in-process worker) or `aws` (S3 `PYNOMALY_BUCKET`, DynamoDB
 //! `PYNOMALY_TABLE`, SQS `PYNOMALY_QUEUE_URL`; endpoints, region and credentials from the
-//! SDK's standard settings such as `AWS_ENDPOINT_URL` and `AWS_REGION`).
+//! SDK's standard settings such as `AWS_ENDPOINT_URL` and `AWS_REGION`), or `postgres`
+//! (job records in PostgreSQL at `DATABASE_URL`, schema `PYNOMALY_DB_SCHEMA` if set;
+//! objects in S3 when `PYNOMALY_BUCKET` is set, else under the data dir; jobs on SQS when
+//! `PYNOMALY_QUEUE_URL` is set, else on an in-process worker).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_c
 use pynomaly_service::jobs::{
     InProcessQueue, JobMessage, JobQueue, MetadataStore, ObjectMetadataStore,
 };
+use pynomaly_service::postgres::PostgresMetadataStore;
 use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -26,11 +30,12 @@ pub struct Backend {
     pub description: String,
 }
 
-fn env(name: &str) -> Result<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("{name} must be set when PYNOMALY_STORE=aws"))
+fn optional_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn env(name: &str, store: &str) -> Result<String> {
+    optional_env(name).with_context(|| format!("{name} must be set when PYNOMALY_STORE={store}"))
 }
 
 /// Builds the backend named by `PYNOMALY_STORE`.
@@ -54,9 +59,9 @@ pub async fn from_env(data_dir: &Path) -> Result<Backend> {
         "aws" => {
             let config = load_config().await;
             let (bucket, table, queue_url) = (
-                env("PYNOMALY_BUCKET")?,
-                env("PYNOMALY_TABLE")?,
-                env("PYNOMALY_QUEUE_URL")?,
+                env("PYNOMALY_BUCKET", "aws")?,
+                env("PYNOMALY_TABLE", "aws")?,
+                env("PYNOMALY_QUEUE_URL", "aws")?,
             );
             let sqs = SqsQueue::new(&config, &queue_url);
             Ok(Backend {
@@ -68,8 +73,48 @@ pub async fn from_env(data_dir: &Path) -> Result<Backend> {
                 description: format!("aws (s3://{bucket}, dynamodb {table}, sqs {queue_url})"),
             })
         }
-        other => bail!(
-            "PYNOMALY_STORE must be `local` or `aws`, got `{other}` (postgres is not built yet)"
-        ),
+        "postgres" => {
+            let url = env("DATABASE_URL", "postgres")?;
+            let schema = optional_env("PYNOMALY_DB_SCHEMA");
+            let metadata = PostgresMetadataStore::connect(&url, 16, schema.as_deref())
+                .await
+                .context("cannot open the PostgreSQL job store at DATABASE_URL")?;
+            let (bucket, queue_url) = (
+                optional_env("PYNOMALY_BUCKET"),
+                optional_env("PYNOMALY_QUEUE_URL"),
+            );
+            let config = match bucket.is_some() || queue_url.is_some() {
+                true => Some(load_config().await),
+                false => None,
+            };
+            let store: Arc<dyn ObjectStore> = match (&bucket, &config) {
+                (Some(bucket), Some(config)) => Arc::new(S3ObjectStore::new(config, bucket)),
+                _ => Arc::new(LocalObjectStore::new(data_dir)),
+            };
+            let objects =
+                bucket.map_or_else(|| data_dir.display().to_string(), |b| format!("s3://{b}"));
+            let (queue, sqs, local_jobs): (Arc<dyn JobQueue>, _, _) = match (&queue_url, &config) {
+                (Some(url), Some(config)) => {
+                    let sqs = SqsQueue::new(config, url);
+                    (Arc::new(sqs.clone()), Some(sqs), None)
+                }
+                _ => {
+                    let (queue, receiver) = InProcessQueue::new();
+                    (Arc::new(queue), None, Some(receiver))
+                }
+            };
+            Ok(Backend {
+                store,
+                metadata: Arc::new(metadata),
+                queue,
+                sqs,
+                local_jobs,
+                description: format!(
+                    "postgres (objects {objects}, jobs {})",
+                    queue_url.as_deref().unwrap_or("in-process")
+                ),
+            })
+        }
+        other => bail!("PYNOMALY_STORE must be `local`, `aws` or `postgres`, got `{other}`"),
     }
 }

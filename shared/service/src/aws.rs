@@ -155,6 +155,25 @@ impl ObjectStore for S3ObjectStore {
             })?;
         Ok(())
     }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        validate_key(key)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
+            .map_err(|e| backend("presign", key, e))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| backend("presign", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(Some(request.uri().to_string()))
+    }
 }
 
 /// Job records in a DynamoDB table with string partition key `pk` (`<tenant>#<job id>`).
@@ -162,15 +181,6 @@ impl ObjectStore for S3ObjectStore {
 pub struct DynamoMetadataStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-    }
 }
 
 impl DynamoMetadataStore {
@@ -191,7 +201,7 @@ impl DynamoMetadataStore {
             ),
             (
                 "state".to_string(),
-                AttributeValue::S(state_name(job.state).into()),
+                AttributeValue::S(job.state.as_str().into()),
             ),
             (
                 "attempts".to_string(),
@@ -264,7 +274,7 @@ impl MetadataStore for DynamoMetadataStore {
             .condition_expression("#s = :state AND #a = :attempts")
             .expression_attribute_names("#s", "state")
             .expression_attribute_names("#a", "attempts")
-            .expression_attribute_values(":state", AttributeValue::S(state_name(expected.0).into()))
+            .expression_attribute_values(":state", AttributeValue::S(expected.0.as_str().into()))
             .expression_attribute_values(":attempts", AttributeValue::N(expected.1.to_string()))
             .send()
             .await;

@@ -35,6 +35,18 @@ pub enum JobState {
     Failed,
 }
 
+impl JobState {
+    /// The lowercase name (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
 /// What to score and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +136,10 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// false if they were not.
     async fn update_job_if(&self, job: &Job, expected: (JobState, u32))
     -> Result<bool, StoreError>;
+    /// Whether the store is reachable (for `/ready`).
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A queue of job messages.

@@ -22,6 +22,8 @@ pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod models;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod series;
 pub mod storage;
 #[doc(hidden)]

@@ -40,6 +40,16 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Whether the store is reachable (for `/ready`).
     async fn ready(&self) -> Result<(), StoreError>;
+    /// A URL a client can `PUT` the object's bytes to directly, valid for `expires`, when
+    /// the backend offers one (S3 presigned URLs); `None` sends uploads through the API.
+    async fn presign_put(
+        &self,
+        key: &str,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let _ = (key, expires);
+        Ok(None)
+    }
 }
 
 /// Checks a key: non-empty segments of `[A-Za-z0-9._=-]`, no segment starting with `.`.

@@ -91,8 +91,59 @@ async fn s3_and_dynamodb_meet_the_contract() {
 #[tokio::test]
 async fn job_survives_a_dead_worker_on_sqs() {
     let r = resources("lifecycle").await;
+    let metadata = Arc::new(DynamoMetadataStore::new(&r.config, &r.table));
+    dead_worker_lifecycle(&r, metadata).await;
+}
+
+/// The third adapter set: S3 and SQS on moto, job records in PostgreSQL (`DATABASE_URL`,
+/// which `scripts/test` points at a throwaway cluster), each test in its own schema.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use pynomaly_service::postgres::PostgresMetadataStore;
+
+    async fn metadata(schema: &str) -> PostgresMetadataStore {
+        let url = std::env::var("DATABASE_URL")
+            .expect("DATABASE_URL must point at PostgreSQL (scripts/test starts one)");
+        let store = PostgresMetadataStore::connect(&url, 4, Some(schema))
+            .await
+            .unwrap();
+        // A fresh schema per run: migrations already applied leave nothing to do.
+        assert_eq!(store.migrate().await.unwrap(), 0);
+        store
+    }
+
+    fn unique(name: &str) -> String {
+        format!("{name}_{}", uuid::Uuid::new_v4().simple())
+    }
+
+    #[tokio::test]
+    async fn s3_and_postgres_meet_the_contract() {
+        let r = resources("pg-contract").await;
+        object_store_contract(&S3ObjectStore::new(&r.config, &r.bucket), "contract").await;
+        let store = metadata(&unique("contract")).await;
+        store.ready().await.unwrap();
+        metadata_contract(&store).await;
+    }
+
+    #[tokio::test]
+    async fn job_survives_a_dead_worker_on_sqs_with_postgres() {
+        let r = resources("pg-lifecycle").await;
+        dead_worker_lifecycle(&r, Arc::new(metadata(&unique("lifecycle")).await)).await;
+    }
+
+    #[tokio::test]
+    async fn bad_schema_names_are_refused() {
+        let url = std::env::var("DATABASE_URL").unwrap();
+        let err = PostgresMetadataStore::connect(&url, 1, Some("x; drop table jobs"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("schema"), "{err}");
+    }
+}
+
+async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) {
     let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
-    let metadata: Arc<dyn MetadataStore> = Arc::new(DynamoMetadataStore::new(&r.config, &r.table));
     let queue = SqsQueue::new(&r.config, &r.queue_url);
     let csv: String = std::iter::once("a,b\n".to_string())
         .chain((0..200).map(|i| format!("{},{}\n", i % 11, i % 5)))

@@ -414,11 +414,15 @@ pub(super) async fn health() -> Json<Value> {
 /// Storage is reachable.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "ready"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    state.store.ready().await.map_err(|e| AppError {
+    let not_ready = |e: crate::storage::StoreError| AppError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         title: "Not ready",
         detail: e.to_string(),
-    })?;
+    };
+    state.store.ready().await.map_err(not_ready)?;
+    if let Some(jobs) = &state.jobs {
+        jobs.metadata.ready().await.map_err(not_ready)?;
+    }
     Ok(Json(serde_json::json!({"status": "ready"})))
 }
 

@@ -24,6 +24,9 @@ fn jobs(state: &AppState) -> Result<&super::JobsConfig, AppError> {
     })
 }
 
+/// How long a presigned upload URL stays valid.
+const UPLOAD_URL_SECONDS: u64 = 3600;
+
 /// Body of `POST /api/v1/uploads`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +37,8 @@ pub(super) struct UploadRequest {
 /// Where to `PUT` an input too large for one request.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "jobs", request_body(content = UploadRequest, description = "optional"), responses((status = 201, description = "object_key and upload_url")), security(("api_key" = [])))]
 pub(super) async fn create_upload(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, AppError> {
     let bytes =
@@ -52,12 +57,23 @@ pub(super) async fn create_upload(
         .filter(|ext| matches!(ext.as_str(), "csv" | "json" | "ndjson" | "jsonl"))
         .unwrap_or_else(|| "csv".into());
     let name = format!("{}.{extension}", uuid::Uuid::new_v4());
+    let api_url = format!("/api/v1/uploads/{name}");
+    // Straight to the bucket when it can sign a URL: no request-size limit, no API hop.
+    let presigned = state
+        .store
+        .presign_put(
+            &format!("tenants/{}/uploads/{name}", tenant.0),
+            std::time::Duration::from_secs(UPLOAD_URL_SECONDS),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({
             "object_key": format!("uploads/{name}"),
-            "upload_url": format!("/api/v1/uploads/{name}"),
+            "upload_url": presigned.as_deref().unwrap_or(&api_url),
+            "api_upload_url": api_url,
             "method": "PUT",
+            "expires_in": presigned.is_some().then_some(UPLOAD_URL_SECONDS),
         })),
     ))
 }

@@ -1,0 +1,247 @@
+//! PostgreSQL job records (feature `postgres`): tokio-postgres behind a deadpool pool.
+//! The schema is created by versioned migrations applied at start, under an advisory lock
+//! so that several processes starting together apply each migration once. Driver types
+//! stay in this module.
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::jobs::{Job, JobState, MetadataStore};
+use crate::storage::StoreError;
+
+/// Schema migrations, applied in order; each runs once (recorded in
+/// `pynomaly_migrations`). Append, never edit: a deployed database has run the old ones.
+/// A list of SQL strings is all this needs, so no migration framework is pulled in.
+const MIGRATIONS: &[&str] = &[
+    // 1: job records. The state and attempt number are columns so a conditional update is
+    // one `UPDATE ... WHERE`; the whole record is kept as JSON.
+    "CREATE TABLE jobs (
+         tenant     TEXT NOT NULL,
+         id         TEXT NOT NULL,
+         state      TEXT NOT NULL,
+         attempts   INTEGER NOT NULL,
+         body       JSONB NOT NULL,
+         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+         updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+         PRIMARY KEY (tenant, id)
+     )",
+];
+
+/// Arbitrary key for `pg_advisory_xact_lock` around migrations.
+const MIGRATION_LOCK: i64 = 0x7079_6e6f_6d61_6c79; // "pynomaly"
+
+fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        action,
+        key: key.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Job records in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresMetadataStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresMetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The pool's config holds the password; show only its size.
+        f.debug_struct("PostgresMetadataStore")
+            .field("pool_size", &self.pool.status().max_size)
+            .finish()
+    }
+}
+
+impl PostgresMetadataStore {
+    /// Connects to `database_url` (`postgres://user:pass@host:port/db` or the key=value
+    /// form) with up to `pool_size` connections, optionally inside `schema` (created if
+    /// missing; lets several deployments or test runs share a database), and applies
+    /// pending migrations.
+    pub async fn connect(
+        database_url: &str,
+        pool_size: usize,
+        schema: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = database_url
+            .parse()
+            .map_err(|e| backend("parse", "DATABASE_URL", e))?;
+        if let Some(schema) = schema {
+            if schema.is_empty()
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(StoreError::InvalidKey(format!(
+                    "schema `{schema}`: use lowercase letters, digits and _"
+                )));
+            }
+            let (client, connection) = config
+                .connect(NoTls)
+                .await
+                .map_err(|e| backend("connect", "postgres", e))?;
+            let connection = tokio::spawn(connection);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .map_err(|e| backend("create schema", schema, e))?;
+            drop(client);
+            let _ = connection.await;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| backend("connect", "DATABASE_URL", e))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| backend("connect", "postgres", e))
+    }
+
+    /// Applies the migrations this database has not run yet; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| backend("migrate", "begin", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(|e| backend("migrate", "lock", e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS pynomaly_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(|e| backend("migrate", "pynomaly_migrations", e))?;
+        let applied: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM pynomaly_migrations",
+                &[],
+            )
+            .await
+            .map_err(|e| backend("migrate", "pynomaly_migrations", e))?
+            .get(0);
+        let mut ran = 0;
+        for (index, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            if version <= applied {
+                continue;
+            }
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| backend("migrate", &format!("migration {version}"), e))?;
+            tx.execute(
+                "INSERT INTO pynomaly_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(|e| backend("migrate", &format!("migration {version}"), e))?;
+            ran += 1;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("migrate", "commit", e))?;
+        Ok(ran)
+    }
+}
+
+fn encode(job: &Job) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(job).map_err(|e| backend("encode", &job.id, e))
+}
+
+#[async_trait]
+impl MetadataStore for PostgresMetadataStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        let attempts = i32::try_from(job.attempts).unwrap_or(i32::MAX);
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO jobs (tenant, id, state, attempts, body) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (tenant, id) DO UPDATE
+                 SET state = EXCLUDED.state, attempts = EXCLUDED.attempts,
+                     body = EXCLUDED.body, updated_at = now()",
+                &[
+                    &job.tenant,
+                    &job.id,
+                    &job.state.as_str(),
+                    &attempts,
+                    &encode(job)?,
+                ],
+            )
+            .await
+            .map_err(|e| backend("insert", &job.id, e))?;
+        Ok(())
+    }
+
+    async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT body FROM jobs WHERE tenant = $1 AND id = $2",
+                &[&tenant, &id],
+            )
+            .await
+            .map_err(|e| backend("select", id, e))?;
+        row.map(|row| {
+            serde_json::from_value(row.get::<_, serde_json::Value>(0))
+                .map_err(|e| backend("decode", id, e))
+        })
+        .transpose()
+    }
+
+    async fn update_job_if(
+        &self,
+        job: &Job,
+        expected: (JobState, u32),
+    ) -> Result<bool, StoreError> {
+        let attempts = i32::try_from(job.attempts).unwrap_or(i32::MAX);
+        let expected_attempts = i32::try_from(expected.1).unwrap_or(i32::MAX);
+        let updated = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET state = $3, attempts = $4, body = $5, updated_at = now()
+                 WHERE tenant = $1 AND id = $2 AND state = $6 AND attempts = $7",
+                &[
+                    &job.tenant,
+                    &job.id,
+                    &job.state.as_str(),
+                    &attempts,
+                    &encode(job)?,
+                    &expected.0.as_str(),
+                    &expected_attempts,
+                ],
+            )
+            .await
+            .map_err(|e| backend("update", &job.id, e))?;
+        Ok(updated == 1)
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute("SELECT 1", &[])
+            .await
+            .map_err(|e| backend("ping", "postgres", e))?;
+        Ok(())
+    }
+}
