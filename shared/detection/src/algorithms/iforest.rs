@@ -194,11 +194,14 @@ impl TreeBuilder<'_> {
             self.features.swap(pick, remaining - 1);
             let feature = self.features[remaining - 1];
             remaining -= 1;
+            let column = &self.columns[feature * self.m..(feature + 1) * self.m];
+            // Plain comparisons (inputs are finite, validated on entry) compile to
+            // branch-free min/max, unlike the NaN-aware `f64::min`.
             let (lo, hi) = rows
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
-                    let v = self.columns[feature * self.m + r];
-                    (lo.min(v), hi.max(v))
+                    let v = column[r];
+                    (if v < lo { v } else { lo }, if v > hi { v } else { hi })
                 });
             if hi > lo {
                 let mut threshold = lo + (hi - lo) * self.rng.random::<f64>();
@@ -212,12 +215,15 @@ impl TreeBuilder<'_> {
             return self.leaf(at, depth, rows.len());
         };
         // Partition rows: `<= threshold` first.
+        // Branch-free Lomuto partition: a random threshold makes the branch unpredictable,
+        // so always swap and advance `mid` by the comparison instead.
+        let column = &self.columns[feature * self.m..(feature + 1) * self.m];
         let mut mid = 0;
         for i in 0..rows.len() {
-            if self.columns[feature * self.m + rows[i]] <= threshold {
-                rows.swap(i, mid);
-                mid += 1;
-            }
+            let r = rows[i];
+            rows[i] = rows[mid];
+            rows[mid] = r;
+            mid += usize::from(column[r] <= threshold);
         }
         let left = self.nodes.len();
         self.nodes.extend([EMPTY, EMPTY]);
