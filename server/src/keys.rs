@@ -29,7 +29,7 @@ pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let backend = crate::backend::from_env(data_dir).await?;
+        let backend = pynomaly_service::backend::from_env(data_dir).await?;
         let store = backend.store.as_ref();
         match command {
             KeysCommand::Create { tenant } => {

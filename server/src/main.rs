@@ -2,7 +2,6 @@
 //!
 //! The binary stays thin: it parses arguments, reads files, and calls the shared crates.
 
-mod backend;
 mod bench;
 mod cli;
 mod input;

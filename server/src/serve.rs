@@ -50,7 +50,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let mut backend = crate::backend::from_env(&data_dir).await?;
+        let mut backend = pynomaly_service::backend::from_env(&data_dir).await?;
         if let Some(receiver) = backend.local_jobs.take() {
             // Local mode: jobs run on an in-process worker.
             tokio::spawn(run_worker(

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use pynomaly_service::jobs::{JobServices, run_job};
+use pynomaly_service::jobs::{JobServices, fail_job, handle_message};
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -16,6 +16,9 @@ pub struct WorkerArgs {
     /// Long-poll wait, seconds (0-20).
     #[arg(long, default_value_t = 20)]
     pub wait_seconds: i32,
+    /// The queue's redrive count: on a message's last delivery, a failure also fails its job.
+    #[arg(long, env = "PYNOMALY_MAX_RECEIVES", default_value_t = 5)]
+    pub max_receives: u32,
 }
 
 pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
@@ -25,7 +28,7 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let backend = crate::backend::from_env(&data_dir).await?;
+        let backend = pynomaly_service::backend::from_env(&data_dir).await?;
         let Some(queue) = backend.sqs.clone() else {
             bail!("the worker consumes SQS (PYNOMALY_STORE=aws); in local mode `pynomaly serve` runs jobs itself");
         };
@@ -49,15 +52,17 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
             idle = 0;
             for delivery in batch {
                 match delivery {
-                    Ok(delivery) => match run_job(&services, &delivery.message).await {
-                        Ok(outcome) => {
-                            if let Some(job) = &outcome {
-                                tracing::info!(job = %job.id, state = ?job.state, "job finished");
+                    Ok(delivery) => match handle_message(&services, &delivery.message).await {
+                        Ok(()) => queue.acknowledge(&delivery.receipt).await?,
+                        // Storage trouble: leave the message to come back; on its last
+                        // delivery before the dead-letter queue, the job records why.
+                        Err(e) => {
+                            tracing::error!(job = %delivery.message.job_id(), error = %e, "job failed to run");
+                            if delivery.receive_count >= args.max_receives {
+                                let reason = format!("gave up after {} deliveries: {e}", delivery.receive_count);
+                                fail_job(&services, delivery.message.tenant(), delivery.message.job_id(), &reason).await?;
                             }
-                            queue.acknowledge(&delivery.receipt).await?;
                         }
-                        // Storage trouble: leave the message to come back.
-                        Err(e) => tracing::error!(job = %delivery.message.job_id, error = %e, "job failed to run"),
                     },
                     Err(reason) => tracing::warn!(%reason, "skipping a message that is not a job"),
                 }

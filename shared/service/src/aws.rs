@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::jobs::{Job, JobMessage, JobQueue, JobState, MetadataStore};
-use crate::storage::{ObjectStore, StoreError, validate_key};
+use crate::jobs::{Job, JobQueue, JobState, MetadataStore, QueueMessage};
+use crate::storage::{ObjectStore, StoreError, check_object_key};
 
 fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
@@ -46,28 +46,16 @@ impl S3ObjectStore {
     }
 }
 
-#[async_trait]
-impl ObjectStore for S3ObjectStore {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        validate_key(key)?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| backend("put", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(())
-    }
-
-    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        validate_key(key)?;
+impl S3ObjectStore {
+    /// GET of the whole object, or of an HTTP `Range`.
+    async fn read(&self, key: &str, range: Option<String>) -> Result<Vec<u8>, StoreError> {
+        check_object_key(key)?;
         let output = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_range(range)
             .send()
             .await
             .map_err(|e| {
@@ -83,6 +71,41 @@ impl ObjectStore for S3ObjectStore {
             .await
             .map_err(|e| backend("read", key, e))?;
         Ok(data.into_bytes().to_vec())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3ObjectStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        check_object_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| backend("put", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        self.read(key, None).await
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if range.end <= range.start {
+            return Ok(Vec::new());
+        }
+        self.read(
+            key,
+            Some(format!("bytes={}-{}", range.start, range.end - 1)),
+        )
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -115,7 +138,7 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        validate_key(key)?;
+        check_object_key(key)?;
         // S3 deletes missing keys silently; the port reports them.
         self.client
             .head_object()
@@ -161,7 +184,7 @@ impl ObjectStore for S3ObjectStore {
         key: &str,
         expires: std::time::Duration,
     ) -> Result<Option<String>, StoreError> {
-        validate_key(key)?;
+        check_object_key(key)?;
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
             .map_err(|e| backend("presign", key, e))?;
         let request = self
@@ -214,6 +237,18 @@ impl DynamoMetadataStore {
     }
 }
 
+/// Attribute holding the parts of a fanned-out job (a number set, outside the JSON body).
+const PARTS: &str = "parts";
+
+fn parts_of(value: Option<&AttributeValue>) -> Vec<u32> {
+    let mut parts: Vec<u32> = value
+        .and_then(|v| v.as_ns().ok())
+        .map(|set| set.iter().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    parts.sort_unstable();
+    parts
+}
+
 #[async_trait]
 impl MetadataStore for DynamoMetadataStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
@@ -256,9 +291,58 @@ impl MetadataStore for DynamoMetadataStore {
             .get("body")
             .and_then(|v| v.as_s().ok())
             .ok_or_else(|| backend("decode", id, "item has no body"))?;
-        serde_json::from_str(body)
-            .map(Some)
-            .map_err(|e| backend("decode", id, e))
+        let mut job: Job = serde_json::from_str(body).map_err(|e| backend("decode", id, e))?;
+        let parts = item
+            .get(PARTS)
+            .and_then(|v| v.as_ns().ok())
+            .map_or(0, |set| set.len() as u32);
+        job.progress.parts_done = job.progress.parts_done.max(parts);
+        Ok(Some(job))
+    }
+
+    async fn record_part(&self, tenant: &str, id: &str, part: u32) -> Result<Vec<u32>, StoreError> {
+        // ADD to a number set: a part recorded twice is counted once, atomically.
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("{tenant}#{id}")))
+            .update_expression("ADD #p :part")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#p", PARTS)
+            .expression_attribute_values(":part", AttributeValue::Ns(vec![part.to_string()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "record part",
+                    id,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(parts_of(output.attributes().and_then(|a| a.get(PARTS))))
+    }
+
+    async fn parts_done(&self, tenant: &str, id: &str) -> Result<Vec<u32>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("{tenant}#{id}")))
+            .projection_expression("#p")
+            .expression_attribute_names("#p", PARTS)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    "get item",
+                    id,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(parts_of(output.item().and_then(|i| i.get(PARTS))))
     }
 
     async fn update_job_if(
@@ -298,10 +382,12 @@ impl MetadataStore for DynamoMetadataStore {
 /// A received SQS message.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// The job message.
-    pub message: JobMessage,
+    /// The message.
+    pub message: QueueMessage,
     /// Handle to delete (acknowledge) it.
     pub receipt: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
 }
 
 /// Job messages on an SQS queue.
@@ -333,6 +419,9 @@ impl SqsQueue {
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10))
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
             .wait_time_seconds(wait_seconds.clamp(0, 20))
             .send()
             .await
@@ -348,9 +437,20 @@ impl SqsQueue {
             .iter()
             .map(|m| {
                 let receipt = m.receipt_handle().unwrap_or_default().to_string();
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                    })
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
                 let body = m.body().unwrap_or_default();
-                serde_json::from_str::<JobMessage>(body)
-                    .map(|message| Delivery { message, receipt })
+                serde_json::from_str::<QueueMessage>(body)
+                    .map(|message| Delivery {
+                        message,
+                        receipt,
+                        receive_count,
+                    })
                     .map_err(|e| format!("not a job message ({e}): {body}"))
             })
             .collect())
@@ -377,9 +477,9 @@ impl SqsQueue {
 
 #[async_trait]
 impl JobQueue for SqsQueue {
-    async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
+    async fn send(&self, message: &QueueMessage) -> Result<(), StoreError> {
         let body =
-            serde_json::to_string(message).map_err(|e| backend("encode", &message.job_id, e))?;
+            serde_json::to_string(message).map_err(|e| backend("encode", message.job_id(), e))?;
         self.client
             .send_message()
             .queue_url(&self.url)

@@ -105,6 +105,28 @@ pub struct Job {
     /// While running: until when (epoch seconds) the current attempt holds the job.
     #[serde(default)]
     pub lease_expires_at: Option<u64>,
+    /// How far it is.
+    #[serde(default)]
+    pub progress: JobProgress,
+}
+
+/// Parts scored out of parts: one part for a job run by one worker; one per chunk when a
+/// large object is fanned out to many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobProgress {
+    /// Parts finished.
+    pub parts_done: u32,
+    /// Parts in all.
+    pub parts_total: u32,
+}
+
+impl Default for JobProgress {
+    fn default() -> Self {
+        Self {
+            parts_done: 0,
+            parts_total: 1,
+        }
+    }
 }
 
 /// How long an attempt holds a running job before another worker may take it over.
@@ -116,8 +138,43 @@ fn now_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Message on the queue.
+/// A message on the queue: a whole job, or one chunk of a fanned-out object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueueMessage {
+    /// Score one part of a large object ([`crate::fanout`]).
+    Chunk(crate::fanout::ChunkMessage),
+    /// Run a job submitted through the API.
+    Job(JobMessage),
+}
+
+impl QueueMessage {
+    /// The job it belongs to.
+    pub fn job_id(&self) -> &str {
+        match self {
+            QueueMessage::Chunk(c) => &c.job_id,
+            QueueMessage::Job(j) => &j.job_id,
+        }
+    }
+
+    /// The tenant it belongs to.
+    pub fn tenant(&self) -> &str {
+        match self {
+            QueueMessage::Chunk(c) => &c.tenant,
+            QueueMessage::Job(j) => &j.tenant,
+        }
+    }
+}
+
+impl From<JobMessage> for QueueMessage {
+    fn from(message: JobMessage) -> Self {
+        QueueMessage::Job(message)
+    }
+}
+
+/// Message asking for a job to be run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobMessage {
     /// Owner.
     pub tenant: String,
@@ -136,6 +193,11 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// false if they were not.
     async fn update_job_if(&self, job: &Job, expected: (JobState, u32))
     -> Result<bool, StoreError>;
+    /// Records that part `part` of a fanned-out job is scored. Idempotent: recording a
+    /// part twice counts it once. Returns the parts recorded so far, sorted.
+    async fn record_part(&self, tenant: &str, id: &str, part: u32) -> Result<Vec<u32>, StoreError>;
+    /// The parts of a fanned-out job recorded so far, sorted.
+    async fn parts_done(&self, tenant: &str, id: &str) -> Result<Vec<u32>, StoreError>;
     /// Whether the store is reachable (for `/ready`).
     async fn ready(&self) -> Result<(), StoreError> {
         Ok(())
@@ -146,7 +208,7 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Sends a message.
-    async fn send(&self, message: &JobMessage) -> Result<(), StoreError>;
+    async fn send(&self, message: &QueueMessage) -> Result<(), StoreError>;
 }
 
 /// Job records as JSON objects in an [`ObjectStore`]; conditional updates are serialised
@@ -171,6 +233,10 @@ fn job_key(tenant: &str, id: &str) -> String {
     format!("tenants/{tenant}/jobs/{id}.json")
 }
 
+fn parts_key(tenant: &str, id: &str) -> String {
+    format!("tenants/{tenant}/jobs/{id}.parts.json")
+}
+
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Backend {
         action: "decode",
@@ -187,9 +253,31 @@ impl MetadataStore for ObjectMetadataStore {
     }
 
     async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
-        match self.store.get(&job_key(tenant, id)).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(corrupt),
-            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => Ok(None),
+        let mut job: Job = match self.store.get(&job_key(tenant, id)).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(corrupt)?,
+            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let parts = self.parts_done(tenant, id).await?.len() as u32;
+        job.progress.parts_done = job.progress.parts_done.max(parts);
+        Ok(Some(job))
+    }
+
+    async fn record_part(&self, tenant: &str, id: &str, part: u32) -> Result<Vec<u32>, StoreError> {
+        let _guard = self.lock.lock().await;
+        let mut parts = self.parts_done(tenant, id).await?;
+        if let Err(at) = parts.binary_search(&part) {
+            parts.insert(at, part);
+            let bytes = serde_json::to_vec(&parts).map_err(corrupt)?;
+            self.store.put(&parts_key(tenant, id), bytes).await?;
+        }
+        Ok(parts)
+    }
+
+    async fn parts_done(&self, tenant: &str, id: &str) -> Result<Vec<u32>, StoreError> {
+        match self.store.get(&parts_key(tenant, id)).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(corrupt),
+            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
@@ -213,12 +301,12 @@ impl MetadataStore for ObjectMetadataStore {
 /// An in-process queue: messages go to a worker task in the same process.
 #[derive(Debug, Clone)]
 pub struct InProcessQueue {
-    sender: mpsc::UnboundedSender<JobMessage>,
+    sender: mpsc::UnboundedSender<QueueMessage>,
 }
 
 impl InProcessQueue {
     /// A queue and the receiving end for its worker.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<JobMessage>) {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<QueueMessage>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         (Self { sender }, receiver)
     }
@@ -226,12 +314,12 @@ impl InProcessQueue {
 
 #[async_trait]
 impl JobQueue for InProcessQueue {
-    async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
+    async fn send(&self, message: &QueueMessage) -> Result<(), StoreError> {
         self.sender
             .send(message.clone())
             .map_err(|e| StoreError::Backend {
                 action: "enqueue",
-                key: message.job_id.clone(),
+                key: message.job_id().to_string(),
                 message: e.to_string(),
             })
     }
@@ -301,6 +389,7 @@ pub async fn run_job(
             services.store.put(&key, results).await?;
             done.state = JobState::Succeeded;
             done.results_key = Some(key);
+            done.progress.parts_done = done.progress.parts_total;
             done.summary = Some(JobSummary {
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
                 ..summary
@@ -345,40 +434,32 @@ async fn score(services: &JobServices, job: &Job) -> Result<(Vec<u8>, JobSummary
         .map_err(|e| format!("worker failed: {e}"))?
 }
 
+/// The input format a job names, or the one its key's extension implies.
+pub(crate) fn job_format(name: Option<&str>, key: &str) -> Result<Option<Format>, String> {
+    match name {
+        Some("csv") => Ok(Some(Format::Csv)),
+        Some("json") => Ok(Some(Format::Json)),
+        Some("ndjson") | Some("jsonl") => Ok(Some(Format::Ndjson)),
+        Some(other) => Err(format!("unknown format `{other}`; use csv, json or ndjson")),
+        None => Ok(Format::from_path(key)),
+    }
+}
+
 fn score_blocking(
     spec: &JobSpec,
     bytes: &[u8],
     model: Option<&[u8]>,
 ) -> Result<(Vec<u8>, JobSummary), String> {
-    let format = match spec.format.as_deref() {
-        Some("csv") => Some(Format::Csv),
-        Some("json") => Some(Format::Json),
-        Some("ndjson") | Some("jsonl") => Some(Format::Ndjson),
-        Some(other) => return Err(format!("unknown format `{other}`; use csv, json or ndjson")),
-        None => Format::from_path(&spec.object_key),
-    };
+    let format = job_format(spec.format.as_deref(), &spec.object_key)?;
     let threshold = match (spec.contamination, spec.threshold) {
         (Some(c), _) => Threshold::Contamination(c),
         (None, Some(t)) => Threshold::Score(t),
         (None, None) => Threshold::Auto,
     };
-    let options = ScoreOptions {
-        threshold,
-        explain_top: None,
-    };
-    let (table, detection) = match model {
+    match model {
         Some(model_bytes) => {
             let model = Model::from_json(model_bytes).map_err(|e| e.to_string())?;
-            let read = ReadOptions {
-                format,
-                columns: Some(model.feature_names.clone()),
-                ..Default::default()
-            };
-            let table = read_table(bytes, &read).map_err(|e| e.to_string())?;
-            let detection = model
-                .evaluate(table.data.view(), options)
-                .map_err(|e| e.to_string())?;
-            (table, detection)
+            score_with_model(&model, bytes, format, threshold)
         }
         None => {
             let params = AlgorithmParams::from_name(
@@ -397,21 +478,58 @@ fn score_blocking(
                 table.data.view(),
                 table.columns.clone(),
                 42,
-                options,
+                ScoreOptions {
+                    threshold,
+                    explain_top: None,
+                },
             )
             .map_err(|e| e.to_string())?;
-            (table, detection)
+            Ok(results_csv(&table.source_rows, &detection))
         }
+    }
+}
+
+/// Scores `bytes` (a table in `format`, or sniffed) with a fitted model: results CSV
+/// (`row,score,grade,anomaly`) and a summary, or what is wrong with the input.
+pub fn score_with_model(
+    model: &Model,
+    bytes: &[u8],
+    format: Option<Format>,
+    threshold: Threshold,
+) -> Result<(Vec<u8>, JobSummary), String> {
+    let read = ReadOptions {
+        format,
+        columns: Some(model.feature_names.clone()),
+        ..Default::default()
     };
+    let table = read_table(bytes, &read).map_err(|e| e.to_string())?;
+    let detection = model
+        .evaluate(
+            table.data.view(),
+            ScoreOptions {
+                threshold,
+                explain_top: None,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(results_csv(&table.source_rows, &detection))
+}
+
+fn results_csv(
+    source_rows: &[usize],
+    detection: &pynomaly_detection::Detection,
+) -> (Vec<u8>, JobSummary) {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(detection.scores.len() * 32);
     out.push_str("row,score,grade,anomaly\n");
-    for (k, &row) in table.source_rows.iter().enumerate() {
-        out.push_str(&format!(
-            "{row},{},{:.6},{}\n",
+    for (k, &row) in source_rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{row},{},{:.6},{}",
             detection.scores[k], detection.grades[k], detection.anomalies[k]
-        ));
+        );
     }
-    Ok((
+    (
         out.into_bytes(),
         JobSummary {
             rows: detection.scores.len(),
@@ -419,14 +537,64 @@ fn score_blocking(
             threshold: detection.threshold,
             duration_ms: 0.0,
         },
-    ))
+    )
+}
+
+/// Handles one queue message: runs a job, or scores a chunk of a fanned-out object.
+/// Idempotent, so a redelivered message changes nothing that is done.
+pub async fn handle_message(
+    services: &JobServices,
+    message: &QueueMessage,
+) -> Result<(), StoreError> {
+    match message {
+        QueueMessage::Job(job) => {
+            if let Some(done) = run_job(services, job).await? {
+                tracing::info!(job = %done.id, state = ?done.state, "job finished");
+            }
+            Ok(())
+        }
+        QueueMessage::Chunk(chunk) => crate::fanout::process_chunk(services, chunk).await,
+    }
+}
+
+/// Marks a job failed with `reason` unless it already finished (used when a message is
+/// about to go to the dead-letter queue, so the job record says why).
+pub async fn fail_job(
+    services: &JobServices,
+    tenant: &str,
+    id: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    for _ in 0..3 {
+        let Some(job) = services.metadata.get_job(tenant, id).await? else {
+            return Ok(());
+        };
+        if matches!(job.state, JobState::Succeeded | JobState::Failed) {
+            return Ok(());
+        }
+        let mut failed = job.clone();
+        failed.state = JobState::Failed;
+        failed.error = Some(reason.to_string());
+        failed.lease_expires_at = None;
+        if services
+            .metadata
+            .update_job_if(&failed, (job.state, job.attempts))
+            .await?
+        {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// Consumes an in-process queue until it closes.
-pub async fn run_worker(services: JobServices, mut receiver: mpsc::UnboundedReceiver<JobMessage>) {
+pub async fn run_worker(
+    services: JobServices,
+    mut receiver: mpsc::UnboundedReceiver<QueueMessage>,
+) {
     while let Some(message) = receiver.recv().await {
-        if let Err(e) = run_job(&services, &message).await {
-            tracing::error!(job = %message.job_id, error = %e, "job storage failed");
+        if let Err(e) = handle_message(&services, &message).await {
+            tracing::error!(job = %message.job_id(), error = %e, "job storage failed");
         }
     }
 }

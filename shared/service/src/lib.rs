@@ -18,6 +18,9 @@
 pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+pub mod backend;
+pub mod fanout;
 pub mod formats;
 pub mod http;
 pub mod jobs;

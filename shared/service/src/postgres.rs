@@ -26,6 +26,14 @@ const MIGRATIONS: &[&str] = &[
          updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
          PRIMARY KEY (tenant, id)
      )",
+    // 2: parts of fanned-out jobs; the primary key makes recording a part idempotent.
+    "CREATE TABLE job_parts (
+         tenant      TEXT NOT NULL,
+         id          TEXT NOT NULL,
+         part        INTEGER NOT NULL,
+         recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+         PRIMARY KEY (tenant, id, part)
+     )",
 ];
 
 /// Arbitrary key for `pg_advisory_xact_lock` around migrations.
@@ -196,16 +204,51 @@ impl MetadataStore for PostgresMetadataStore {
             .client()
             .await?
             .query_opt(
-                "SELECT body FROM jobs WHERE tenant = $1 AND id = $2",
+                "SELECT body, (SELECT count(*) FROM job_parts p
+                               WHERE p.tenant = jobs.tenant AND p.id = jobs.id)
+                 FROM jobs WHERE tenant = $1 AND id = $2",
                 &[&tenant, &id],
             )
             .await
             .map_err(|e| backend("select", id, e))?;
         row.map(|row| {
-            serde_json::from_value(row.get::<_, serde_json::Value>(0))
-                .map_err(|e| backend("decode", id, e))
+            let mut job: Job = serde_json::from_value(row.get::<_, serde_json::Value>(0))
+                .map_err(|e| backend("decode", id, e))?;
+            let parts = u32::try_from(row.get::<_, i64>(1)).unwrap_or(u32::MAX);
+            job.progress.parts_done = job.progress.parts_done.max(parts);
+            Ok(job)
         })
         .transpose()
+    }
+
+    async fn record_part(&self, tenant: &str, id: &str, part: u32) -> Result<Vec<u32>, StoreError> {
+        let part = i32::try_from(part).map_err(|e| backend("record part", id, e))?;
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO job_parts (tenant, id, part) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&tenant, &id, &part],
+            )
+            .await
+            .map_err(|e| backend("record part", id, e))?;
+        self.parts_done(tenant, id).await
+    }
+
+    async fn parts_done(&self, tenant: &str, id: &str) -> Result<Vec<u32>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT part FROM job_parts WHERE tenant = $1 AND id = $2 ORDER BY part",
+                &[&tenant, &id],
+            )
+            .await
+            .map_err(|e| backend("parts", id, e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok())
+            .collect())
     }
 
     async fn update_job_if(

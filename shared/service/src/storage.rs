@@ -34,6 +34,13 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
     /// Reads the object at `key`.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    /// Bytes `range` of the object at `key` (the end clamped to the object's size), so a
+    /// large object can be read in parts without holding it all.
+    async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, StoreError>;
     /// Keys starting with `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Deletes the object at `key`.
@@ -52,7 +59,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Checks a key: non-empty segments of `[A-Za-z0-9._=-]`, no segment starting with `.`.
+/// Checks a key named through the API: non-empty segments of `[A-Za-z0-9._=-]`, no segment starting with `.`.
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
     let ok = !key.is_empty()
         && key.len() <= 512
@@ -62,6 +69,25 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
                 && seg
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '='))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidKey(key.to_string()))
+    }
+}
+
+/// Checks a key as stored: `/`-separated non-empty segments, none starting with `.` (so
+/// no `..` and no hidden files), no control characters or backslashes. Looser than
+/// [`validate_key`] because objects dropped into a bucket by users (`incoming/...`) may
+/// have spaces and other characters in their names.
+pub fn check_object_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= 1024
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && !seg.chars().any(|c| c.is_control() || c == '\\')
         });
     if ok {
         Ok(())
@@ -85,7 +111,7 @@ impl LocalObjectStore {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
-        validate_key(key)?;
+        check_object_key(key)?;
         Ok(self.root.join(key))
     }
 }
@@ -128,6 +154,31 @@ impl ObjectStore for LocalObjectStore {
         })
     }
 
+    async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, StoreError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.path(key)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotFound(key.to_string())
+            } else {
+                backend("open", key)(e)
+            }
+        })?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(backend("seek", key))?;
+        let mut bytes = Vec::new();
+        file.take(range.end.saturating_sub(range.start))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(backend("read", key))?;
+        Ok(bytes)
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut stack = vec![self.root.clone()];
@@ -149,7 +200,7 @@ impl ObjectStore for LocalObjectStore {
                 } else if let Ok(rel) = path.strip_prefix(&self.root) {
                     let key = rel.to_string_lossy().replace('\\', "/");
                     if key.starts_with(prefix)
-                        && validate_key(&key).is_ok()
+                        && check_object_key(&key).is_ok()
                         && !key.contains(".tmp-")
                     {
                         keys.push(key);

@@ -1,7 +1,7 @@
 //! The contract every adapter set must meet, as reusable async checks: the local adapters'
 //! unit tests and the AWS (moto) integration tests run the same functions.
 
-use crate::jobs::{Job, JobSpec, JobState, MetadataStore};
+use crate::jobs::{Job, JobProgress, JobSpec, JobState, MetadataStore};
 use crate::storage::{ObjectStore, StoreError};
 
 /// Object store contract: put/get/list/delete, missing keys, key validation.
@@ -17,6 +17,18 @@ pub async fn object_store_contract(store: &dyn ObjectStore, prefix: &str) {
         .expect("put c");
     store.put(&a, b"11".to_vec()).await.expect("overwrite a");
     assert_eq!(store.get(&a).await.expect("get a"), b"11");
+    let spaced = format!("{prefix}/incoming/m 1/Q3 sales (final).csv");
+    store
+        .put(&spaced, b"0123456789".to_vec())
+        .await
+        .expect("put a key with spaces");
+    assert_eq!(store.get_range(&spaced, 2..5).await.expect("range"), b"234");
+    assert_eq!(store.get_range(&spaced, 8..100).await.expect("tail"), b"89");
+    assert!(matches!(
+        store.get_range(&format!("{prefix}/missing"), 0..1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete(&spaced).await.expect("delete spaced");
     assert_eq!(
         store
             .list(&format!("{prefix}/models/"))
@@ -59,6 +71,7 @@ pub fn sample_job(tenant: &str, id: &str, object_key: &str) -> Job {
         error: None,
         attempts: 0,
         lease_expires_at: None,
+        progress: JobProgress::default(),
     }
 }
 
@@ -112,5 +125,44 @@ pub async fn metadata_contract(store: &dyn MetadataStore) {
             .expect("get")
             .map(|j| j.state),
         Some(JobState::Succeeded)
+    );
+
+    // Parts of a fanned-out job: idempotent, sorted, counted in the job's progress.
+    let mut fanned = sample_job("t1", "job-2", "incoming/m/x.csv");
+    fanned.state = JobState::Running;
+    fanned.progress.parts_total = 3;
+    store.insert_job(&fanned).await.expect("insert fanned");
+    assert_eq!(
+        store.parts_done("t1", "job-2").await.expect("none"),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        store.record_part("t1", "job-2", 2).await.expect("part 2"),
+        vec![2]
+    );
+    assert_eq!(
+        store.record_part("t1", "job-2", 0).await.expect("part 0"),
+        vec![0, 2]
+    );
+    assert_eq!(
+        store.record_part("t1", "job-2", 2).await.expect("again"),
+        vec![0, 2]
+    );
+    assert_eq!(
+        store.parts_done("t1", "job-2").await.expect("read"),
+        vec![0, 2]
+    );
+    let progress = store
+        .get_job("t1", "job-2")
+        .await
+        .expect("get")
+        .map(|j| j.progress);
+    assert_eq!(
+        progress.map(|p| (p.parts_done, p.parts_total)),
+        Some((2, 3))
+    );
+    assert_eq!(
+        store.parts_done("t2", "job-2").await.expect("other tenant"),
+        Vec::<u32>::new()
     );
 }

@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
-use pynomaly_service::jobs::{JobMessage, JobQueue, JobServices, JobState, MetadataStore, run_job};
+use pynomaly_service::jobs::{
+    JobMessage, JobQueue, JobServices, JobState, MetadataStore, QueueMessage, run_job,
+};
 use pynomaly_service::storage::ObjectStore;
 use pynomaly_service::testing::{metadata_contract, object_store_contract, sample_job};
 
@@ -158,7 +160,7 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
         tenant: "t".into(),
         job_id: "job-1".into(),
     };
-    queue.send(&message).await.unwrap();
+    queue.send(&message.clone().into()).await.unwrap();
 
     // Worker 1 receives, takes the job, and dies: no result, no delete.
     let first = queue.receive(1, 2).await.unwrap();
@@ -181,8 +183,8 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
     for _ in 0..10 {
         for delivery in queue.receive(1, 2).await.unwrap() {
             let delivery = delivery.unwrap();
-            assert_eq!(delivery.message, message);
-            finished = run_job(&services, &delivery.message).await.unwrap();
+            assert_eq!(delivery.message, QueueMessage::Job(message.clone()));
+            finished = run_job(&services, &message).await.unwrap();
             queue.acknowledge(&delivery.receipt).await.unwrap();
         }
         if finished.is_some() {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::Problem;
 use super::{AppError, AppState, Tenant};
-use crate::jobs::{Job, JobMessage, JobSpec, JobState};
+use crate::jobs::{Job, JobMessage, JobProgress, JobSpec, JobState, QueueMessage};
 use crate::storage::validate_key;
 
 fn jobs(state: &AppState) -> Result<&super::JobsConfig, AppError> {
@@ -160,14 +160,15 @@ pub(super) async fn create_job(
         error: None,
         attempts: 0,
         lease_expires_at: None,
+        progress: JobProgress::default(),
     };
     config.metadata.insert_job(&job).await?;
     config
         .queue
-        .send(&JobMessage {
+        .send(&QueueMessage::Job(JobMessage {
             tenant: job.tenant.clone(),
             job_id: job.id.clone(),
-        })
+        }))
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -9,24 +9,52 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
-use pynomaly_service::jobs::{
-    InProcessQueue, JobMessage, JobQueue, MetadataStore, ObjectMetadataStore,
-};
-use pynomaly_service::postgres::PostgresMetadataStore;
-use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use crate::jobs::{InProcessQueue, JobQueue, MetadataStore, ObjectMetadataStore, QueueMessage};
+#[cfg(feature = "postgres")]
+use crate::postgres::PostgresMetadataStore;
+use crate::storage::{LocalObjectStore, ObjectStore, StoreError};
+
+/// Why the configured backend cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A required variable is missing.
+    #[error("{name} must be set when PYNOMALY_STORE={store}")]
+    Missing {
+        /// The variable.
+        name: &'static str,
+        /// The backend that needs it.
+        store: &'static str,
+    },
+    /// `PYNOMALY_STORE` names no backend.
+    #[error("PYNOMALY_STORE must be `local`, `aws` or `postgres`, got `{0}`")]
+    Unknown(String),
+    /// The backend could not be reached or prepared.
+    #[error("cannot open the {what}: {source}")]
+    Open {
+        /// What.
+        what: &'static str,
+        /// Why.
+        source: StoreError,
+    },
+}
+
 /// The adapters a process runs on.
+#[derive(Debug)]
 pub struct Backend {
+    /// Objects: models, uploads, results, keys.
     pub store: Arc<dyn ObjectStore>,
+    /// Job records.
     pub metadata: Arc<dyn MetadataStore>,
+    /// Where job messages go.
     pub queue: Arc<dyn JobQueue>,
     /// SQS, when jobs travel through it (the worker consumes it).
     pub sqs: Option<SqsQueue>,
     /// The in-process queue's receiving end (local mode).
-    pub local_jobs: Option<UnboundedReceiver<JobMessage>>,
+    pub local_jobs: Option<UnboundedReceiver<QueueMessage>>,
+    /// What it is, for the log.
     pub description: String,
 }
 
@@ -34,12 +62,12 @@ fn optional_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn env(name: &str, store: &str) -> Result<String> {
-    optional_env(name).with_context(|| format!("{name} must be set when PYNOMALY_STORE={store}"))
+fn env(name: &'static str, store: &'static str) -> Result<String, BackendError> {
+    optional_env(name).ok_or(BackendError::Missing { name, store })
 }
 
 /// Builds the backend named by `PYNOMALY_STORE`.
-pub async fn from_env(data_dir: &Path) -> Result<Backend> {
+pub async fn from_env(data_dir: &Path) -> Result<Backend, BackendError> {
     let kind = std::env::var("PYNOMALY_STORE").unwrap_or_else(|_| "local".into());
     match kind.as_str() {
         "local" | "" => {
@@ -73,12 +101,16 @@ pub async fn from_env(data_dir: &Path) -> Result<Backend> {
                 description: format!("aws (s3://{bucket}, dynamodb {table}, sqs {queue_url})"),
             })
         }
+        #[cfg(feature = "postgres")]
         "postgres" => {
             let url = env("DATABASE_URL", "postgres")?;
             let schema = optional_env("PYNOMALY_DB_SCHEMA");
             let metadata = PostgresMetadataStore::connect(&url, 16, schema.as_deref())
                 .await
-                .context("cannot open the PostgreSQL job store at DATABASE_URL")?;
+                .map_err(|source| BackendError::Open {
+                    what: "PostgreSQL job store at DATABASE_URL",
+                    source,
+                })?;
             let (bucket, queue_url) = (
                 optional_env("PYNOMALY_BUCKET"),
                 optional_env("PYNOMALY_QUEUE_URL"),
@@ -115,6 +147,6 @@ pub async fn from_env(data_dir: &Path) -> Result<Backend> {
                 ),
             })
         }
-        other => bail!("PYNOMALY_STORE must be `local`, `aws` or `postgres`, got `{other}`"),
+        other => Err(BackendError::Unknown(other.to_string())),
     }
 }
