@@ -220,10 +220,9 @@ impl TreeBuilder<'_> {
         let column = &self.columns[feature * self.m..(feature + 1) * self.m];
         let mut mid = 0;
         for i in 0..rows.len() {
-            let r = rows[i];
-            rows[i] = rows[mid];
-            rows[mid] = r;
-            mid += usize::from(column[r] <= threshold);
+            let goes_left = column[rows[i]] <= threshold;
+            rows.swap(i, mid);
+            mid += usize::from(goes_left);
         }
         let left = self.nodes.len();
         self.nodes.extend([EMPTY, EMPTY]);
