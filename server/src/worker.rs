@@ -53,7 +53,7 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
             for delivery in batch {
                 match delivery {
                     Ok(delivery) => match handle_message(&services, &delivery.message).await {
-                        Ok(()) => queue.acknowledge(&delivery.receipt).await?,
+                        Ok(_) => queue.acknowledge(&delivery.receipt).await?,
                         // Storage trouble: leave the message to come back; on its last
                         // delivery before the dead-letter queue, the job records why.
                         Err(e) => {

@@ -77,18 +77,52 @@ pub async fn create_key(
         uuid::Uuid::new_v4().simple()
     );
     let key = format!("pyn_{key_id}_{secret}");
+    let record = store_record(store, tenant, key_id, &key).await?;
+    Ok((record, key))
+}
+
+/// Stores the hash of `key` (whose public id is `key_id`) for `tenant`.
+async fn store_record(
+    store: &dyn ObjectStore,
+    tenant: &str,
+    key_id: String,
+    key: &str,
+) -> Result<KeyRecord, AuthError> {
     let record = KeyRecord {
-        key_id: key_id.clone(),
+        key_id,
         tenant: tenant.to_string(),
-        sha256: hex_sha256(&key),
+        sha256: hex_sha256(key),
         created_at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         revoked: false,
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| AuthError::Corrupt(e.to_string()))?;
-    store.put(&record_key(&key_id), bytes).await?;
-    Ok((record, key))
+    store.put(&record_key(&record.key_id), bytes).await?;
+    Ok(record)
+}
+
+/// Stores a key made elsewhere (e.g. kept in a secrets manager, or fixed for a test
+/// environment) for `tenant`. It must have the shape of a created key:
+/// `pyn_<12 hex>_<at least 32 characters>`.
+pub async fn import_key(
+    store: &dyn ObjectStore,
+    tenant: &str,
+    key: &str,
+) -> Result<KeyRecord, AuthError> {
+    validate_tenant(tenant)?;
+    let key_id = key
+        .strip_prefix("pyn_")
+        .and_then(|rest| rest.split_once('_'))
+        .filter(|(id, secret)| {
+            id.len() == 12
+                && id.chars().all(|c| c.is_ascii_hexdigit())
+                && secret.len() >= 32
+                && secret.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+        .map(|(id, _)| id.to_string())
+        .ok_or_else(|| AuthError::UnknownKey("not a pyn_<12 hex>_<secret> key".into()))?;
+    store_record(store, tenant, key_id, key).await
 }
 
 async fn load(store: &dyn ObjectStore, key_id: &str) -> Result<KeyRecord, AuthError> {

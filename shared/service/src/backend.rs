@@ -66,9 +66,17 @@ fn env(name: &'static str, store: &'static str) -> Result<String, BackendError> 
     optional_env(name).ok_or(BackendError::Missing { name, store })
 }
 
-/// Builds the backend named by `PYNOMALY_STORE`.
+/// Builds the backend named by `PYNOMALY_STORE` (default `local`).
 pub async fn from_env(data_dir: &Path) -> Result<Backend, BackendError> {
-    let kind = std::env::var("PYNOMALY_STORE").unwrap_or_else(|_| "local".into());
+    from_env_with_default(data_dir, "local").await
+}
+
+/// Builds the backend named by `PYNOMALY_STORE`, or `default` when it is unset.
+pub async fn from_env_with_default(
+    data_dir: &Path,
+    default: &str,
+) -> Result<Backend, BackendError> {
+    let kind = std::env::var("PYNOMALY_STORE").unwrap_or_else(|_| default.into());
     match kind.as_str() {
         "local" | "" => {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(data_dir));

@@ -450,28 +450,32 @@ fn part_summary_key(base: &str, part: u32) -> String {
 /// part that completes the set finishes the job (exactly once, by a conditional update).
 /// Bad data in a part fails the job with the reason; storage trouble is an error, so the
 /// message is retried.
-pub async fn process_chunk(services: &JobServices, chunk: &ChunkMessage) -> Result<(), StoreError> {
+pub async fn process_chunk(
+    services: &JobServices,
+    chunk: &ChunkMessage,
+) -> Result<Option<JobSummary>, StoreError> {
     let Some(job) = services
         .metadata
         .get_job(&chunk.tenant, &chunk.job_id)
         .await?
     else {
         tracing::warn!(job = %chunk.job_id, "chunk of an unknown job; dropped");
-        return Ok(());
+        return Ok(None);
     };
     if job.state != JobState::Running {
-        return Ok(());
+        return Ok(None);
     }
     let done = services
         .metadata
         .parts_done(&chunk.tenant, &chunk.job_id)
         .await?;
+    let mut scored_now = None;
     let done = if done.binary_search(&chunk.part).is_ok() {
         done
     } else {
         let model = match load_model(services, &chunk.tenant, &chunk.model_id).await? {
             Ok(model) => model,
-            Err(reason) => return fail_chunked(services, chunk, &reason).await,
+            Err(reason) => return fail_chunked(services, chunk, &reason).await.map(|()| None),
         };
         let body = services
             .store
@@ -505,7 +509,7 @@ pub async fn process_chunk(services: &JobServices, chunk: &ChunkMessage) -> Resu
             Ok(scored) => scored,
             Err(reason) => {
                 let reason = format!("part {} of {}: {reason}", chunk.part + 1, chunk.parts);
-                return fail_chunked(services, chunk, &reason).await;
+                return fail_chunked(services, chunk, &reason).await.map(|()| None);
             }
         };
         services
@@ -513,6 +517,7 @@ pub async fn process_chunk(services: &JobServices, chunk: &ChunkMessage) -> Resu
             .put(&part_key(&chunk.results_base, chunk.part), results)
             .await?;
         let summary_bytes = serde_json::to_vec(&summary).unwrap_or_default();
+        scored_now = Some(summary);
         services
             .store
             .put(
@@ -528,7 +533,7 @@ pub async fn process_chunk(services: &JobServices, chunk: &ChunkMessage) -> Resu
     if done.len() as u32 >= chunk.parts {
         finish(services, chunk, job).await?;
     }
-    Ok(())
+    Ok(scored_now)
 }
 
 async fn fail_chunked(

@@ -541,17 +541,19 @@ fn results_csv(
 }
 
 /// Handles one queue message: runs a job, or scores a chunk of a fanned-out object.
-/// Idempotent, so a redelivered message changes nothing that is done.
+/// Idempotent, so a redelivered message changes nothing that is done. Returns what this
+/// call scored (nothing when the work was already done).
 pub async fn handle_message(
     services: &JobServices,
     message: &QueueMessage,
-) -> Result<(), StoreError> {
+) -> Result<Option<JobSummary>, StoreError> {
     match message {
         QueueMessage::Job(job) => {
-            if let Some(done) = run_job(services, job).await? {
+            let done = run_job(services, job).await?;
+            if let Some(done) = &done {
                 tracing::info!(job = %done.id, state = ?done.state, "job finished");
             }
-            Ok(())
+            Ok(done.and_then(|d| d.summary))
         }
         QueueMessage::Chunk(chunk) => crate::fanout::process_chunk(services, chunk).await,
     }

@@ -1,0 +1,64 @@
+//! The HTTP API function: `pynomaly serve`'s Router behind API Gateway. `lambda_http`
+//! turns HTTP API (v2) and REST API (v1) events into requests (decoding base64 bodies
+//! such as CSV uploads) and responses back into events.
+
+use lambda_http::request::RequestContext;
+use pynomaly_service::backend::Backend;
+use pynomaly_service::http::{AppState, Limits, router};
+use tower::util::MapRequest;
+
+use crate::runtime::{backend, env_number, init_tracing};
+
+/// The function's Router over the backend named by the environment. Limits default to
+/// Lambda's own (6 MB bodies), overridable like `pynomaly serve`'s.
+pub async fn app() -> Result<ApiService, lambda_runtime::Error> {
+    let backend = backend().await?;
+    tracing::info!(backend = %backend.description, "pynomaly api function ready");
+    Ok(router_for(&backend))
+}
+
+/// The function's service: the Router over `backend` (limits from the environment), with
+/// REST API stage prefixes removed before routing.
+pub type ApiService = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
+
+/// The service over `backend`, with limits from the environment.
+pub fn router_for(backend: &Backend) -> ApiService {
+    let defaults = Limits::default();
+    let limits = Limits {
+        body_bytes: env_number("PYNOMALY_MAX_BODY_BYTES", defaults.body_bytes),
+        rows: env_number("PYNOMALY_MAX_ROWS", defaults.rows),
+        upload_bytes: env_number("PYNOMALY_MAX_UPLOAD_BYTES", defaults.upload_bytes),
+    };
+    let state = AppState::new(backend.store.clone(), limits)
+        .with_jobs(backend.metadata.clone(), backend.queue.clone());
+    MapRequest::new(router(state), strip_stage as fn(_) -> _)
+}
+
+/// REST API (v1) events carry the stage in the path (`/prod/api/v1/...`) as
+/// `lambda_http` rebuilds it; the routes are stage-independent, so drop it.
+fn strip_stage(mut request: lambda_http::Request) -> lambda_http::Request {
+    let stage = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.stage.clone(),
+        _ => None,
+    };
+    if let Some(stage) = stage {
+        let prefix = format!("/{stage}");
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string());
+        let rest = path_and_query
+            .as_deref()
+            .and_then(|p| p.strip_prefix(&prefix));
+        if let Some(Ok(uri)) = rest.filter(|r| r.starts_with('/')).map(str::parse) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// Runs the function: tracing and clients once, then requests until the container ends.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    lambda_http::run(app().await?).await
+}

@@ -1,0 +1,101 @@
+//! What each function builds once per container, before its first invocation.
+
+use pynomaly_service::backend::{Backend, BackendError, from_env_with_default};
+use std::path::Path;
+
+/// JSON log lines on stdout (CloudWatch Logs), one field set per event, with the
+/// invocation's `requestId` from the runtime's span. `RUST_LOG` /
+/// `AWS_LAMBDA_LOG_LEVEL` set the filter (default `info`).
+pub fn init_tracing() {
+    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into())
+        .to_ascii_lowercase();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// The storage backend named by the environment (`PYNOMALY_STORE`, default `aws` in a
+/// function: S3 `PYNOMALY_BUCKET`, DynamoDB `PYNOMALY_TABLE`, SQS `PYNOMALY_QUEUE_URL`).
+pub async fn backend() -> Result<Backend, BackendError> {
+    from_env_with_default(Path::new("/tmp"), "aws").await
+}
+
+/// Reads a numeric setting from the environment, or `default` when unset or unreadable
+/// (logged, so a typo does not pass silently).
+pub fn env_number<T: std::str::FromStr + Copy + std::fmt::Display>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(value) => value.parse().unwrap_or_else(|_| {
+            tracing::warn!(%name, %value, %default, "not a number; using the default");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+/// One CloudWatch Embedded Metric Format line (printed to stdout, where CloudWatch turns
+/// it into metrics without an API call): namespace `Pynomaly`, dimension `Function`.
+pub fn emit_metrics(function: &str, metrics: &[(&str, f64, &str)]) {
+    println!("{}", emf_line(function, metrics, now_millis()));
+}
+
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+fn emf_line(function: &str, metrics: &[(&str, f64, &str)], timestamp: u128) -> String {
+    let mut line = serde_json::Map::new();
+    let definitions: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+        .collect();
+    line.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": timestamp as u64,
+            "CloudWatchMetrics": [{
+                "Namespace": "Pynomaly",
+                "Dimensions": [["Function"]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    line.insert("Function".into(), function.into());
+    for (name, value, _) in metrics {
+        line.insert((*name).into(), serde_json::json!(value));
+    }
+    serde_json::Value::Object(line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_lines_declare_every_metric() {
+        let line = emf_line(
+            "batch",
+            &[("RowsScored", 10.0, "Count"), ("Failures", 1.0, "Count")],
+            5,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["Function"], "batch");
+        assert_eq!(v["RowsScored"], 10.0);
+        assert_eq!(v["_aws"]["Timestamp"], 5);
+        let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["RowsScored", "Failures"]);
+    }
+}
