@@ -1,10 +1,10 @@
-//! `pynomaly keys create | list | revoke`: API keys for `pynomaly serve`, stored (hashed)
+//! `pynomaly keys create | import | list | revoke`: API keys for `pynomaly serve`, stored (hashed)
 //! in the configured backend (`PYNOMALY_STORE`: the data dir, or S3).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use pynomaly_service::auth::{create_key, list_keys, revoke_key};
+use pynomaly_service::auth::{create_key, import_key, list_keys, revoke_key};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
@@ -13,6 +13,14 @@ pub enum KeysCommand {
         /// Tenant the key acts for (lowercase letters, digits, `-`, `_`).
         #[arg(long)]
         tenant: String,
+    },
+    /// Store a key made elsewhere (e.g. kept in a secrets manager) for a tenant.
+    Import {
+        /// Tenant the key acts for.
+        #[arg(long)]
+        tenant: String,
+        /// The key, `pyn_<12 hex>_<secret>`.
+        key: String,
     },
     /// List keys (ids, tenants, state; never the keys themselves).
     List,
@@ -39,6 +47,13 @@ pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
                     record.key_id, record.tenant
                 );
                 println!("{key}");
+            }
+            KeysCommand::Import { tenant, key } => {
+                let record = import_key(store, &tenant, &key).await?;
+                eprintln!(
+                    "imported key {} for tenant `{}`",
+                    record.key_id, record.tenant
+                );
             }
             KeysCommand::List => {
                 let keys = list_keys(store).await?;

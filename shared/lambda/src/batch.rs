@@ -38,7 +38,12 @@ impl BatchFunction {
         Self {
             services,
             max_receives: env_number("PYNOMALY_MAX_RECEIVES", 5),
-            concurrency: env_number("PYNOMALY_BATCH_CONCURRENCY", 8).max(1),
+            // Scoring is CPU-bound: by default one message per core the function has.
+            concurrency: env_number(
+                "PYNOMALY_BATCH_CONCURRENCY",
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )
+            .max(1),
         }
     }
 
