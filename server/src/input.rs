@@ -33,7 +33,10 @@ fn parse_format(s: &str) -> Result<Format, String> {
         "csv" => Ok(Format::Csv),
         "json" => Ok(Format::Json),
         "ndjson" | "jsonl" => Ok(Format::Ndjson),
-        other => Err(format!("unknown format `{other}`; use csv, json or ndjson")),
+        "parquet" => Ok(Format::Parquet),
+        other => Err(format!(
+            "unknown format `{other}`; use csv, json, ndjson or parquet"
+        )),
     }
 }
 

@@ -57,6 +57,26 @@ fn detect_writes_one_row_per_input_row_in_order() {
 }
 
 #[test]
+fn parquet_input_scores_like_the_same_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |file: &str| {
+        pynomaly(dir.path())
+            .args([
+                "detect",
+                sample(file).to_str().unwrap(),
+                "--ignore-columns",
+                "label",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    assert_eq!(run("wbc.parquet"), run("wbc.csv"));
+}
+
+#[test]
 fn detect_finds_the_labelled_anomalies_and_explains_them() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.json");

@@ -123,6 +123,13 @@ impl Aws {
                 .await
                 .unwrap();
         }
+        self.store
+            .put(
+                &format!("incoming/{MODEL}/sample.parquet"),
+                repo_file("data/samples/wbc.parquet"),
+            )
+            .await
+            .unwrap();
     }
 
     fn services(&self) -> JobServices {
@@ -485,12 +492,29 @@ async fn s3_events_score_fail_or_ignore() {
             .is_ok()
     );
 
-    for (name, file, reason) in [
-        ("s3-put-parquet", "wbc.parquet", "Parquet"),
-        ("s3-put-unsupported", "report.xlsx", ".xlsx"),
+    let reports = ingest.handle(s3_event("s3-put-parquet")).await.unwrap();
+    assert_eq!(reports[0].outcome, "scored", "{reports:?}");
+    let results = aws
+        .text(&format!("results/{MODEL}/sample.scores.csv"))
+        .await;
+    assert_eq!(scores(&results), whole_file_scores());
+
+    // A corrupt file: the same event shape, pointing at bytes that are not a table.
+    aws.store
+        .put(
+            &format!("incoming/{MODEL}/corrupt.csv"),
+            b"f0,f1,f2,f3,f4,f5,f6,f7,f8,label\n1,2,3\n".to_vec(),
+        )
+        .await
+        .unwrap();
+    let mut corrupt = s3_event("s3-put-csv");
+    corrupt.records[0].s3.object.key = Some(format!("incoming/{MODEL}/corrupt.csv"));
+    for (event, file, reason) in [
+        (s3_event("s3-put-unsupported"), "report.xlsx", ".xlsx"),
+        (corrupt, "corrupt.csv", "fields"),
     ] {
-        let reports = ingest.handle(s3_event(name)).await.unwrap();
-        assert_eq!(reports[0].outcome, "failed", "{name}");
+        let reports = ingest.handle(event).await.unwrap();
+        assert_eq!(reports[0].outcome, "failed", "{file}");
         let error: serde_json::Value = serde_json::from_str(
             &aws.text(&format!("incoming/{MODEL}/{file}.error.json"))
                 .await,

@@ -165,12 +165,11 @@ fn ingest_job_id(key: &str, version: &str) -> String {
 fn ingest_format(name: &str) -> Result<Option<Format>, String> {
     let file = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
     match file.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("csv" | "txt" | "json" | "ndjson" | "jsonl") => Ok(Format::from_path(&file)),
-        Some("parquet") => {
-            Err("Parquet input is not supported yet; drop CSV, JSON or NDJSON".to_string())
+        Some("csv" | "txt" | "json" | "ndjson" | "jsonl" | "parquet" | "pq") => {
+            Ok(Format::from_path(&file))
         }
         Some(ext) => Err(format!(
-            "unsupported file type `.{ext}`; drop .csv, .json, .ndjson or .jsonl"
+            "unsupported file type `.{ext}`; drop .csv, .json, .ndjson, .jsonl or .parquet"
         )),
         None => Ok(None),
     }
@@ -293,8 +292,9 @@ pub async fn ingest_object(
     }
     if size > config.chunk_bytes.saturating_mul(8) {
         return failed(format!(
-            "a JSON document of {size} bytes is too large to score at once; \
-             drop CSV or NDJSON, which are split into parts"
+            "a JSON or Parquet file of {size} bytes is too large to score at once \
+             (limit {} bytes); drop CSV or NDJSON, which are split into parts",
+            config.chunk_bytes.saturating_mul(8)
         ))
         .await;
     }

@@ -26,6 +26,8 @@ pub enum Format {
     Json,
     /// One JSON array or object per line.
     Ndjson,
+    /// Apache Parquet (flat schema; snappy, gzip or lz4 compression).
+    Parquet,
 }
 
 impl Format {
@@ -38,14 +40,19 @@ impl Format {
             Some(Self::Ndjson)
         } else if lower.ends_with(".json") {
             Some(Self::Json)
+        } else if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+            Some(Self::Parquet)
         } else {
             None
         }
     }
 
-    /// Guesses the format from content: `[` or `{` first means JSON (several top-level
+    /// Guesses the format from content: Parquet's `PAR1` magic; `[` or `{` first means JSON (several top-level
     /// lines starting with `{`/`[` mean NDJSON), anything else CSV.
     pub fn sniff(bytes: &[u8]) -> Self {
+        if bytes.starts_with(b"PAR1") {
+            return Self::Parquet;
+        }
         let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]);
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         match lines.next() {
@@ -207,6 +214,9 @@ pub enum FormatError {
     /// The input is not UTF-8 text.
     #[error("the input is not UTF-8 text: {0}")]
     Encoding(String),
+    /// The Parquet file cannot be read.
+    #[error("unreadable Parquet: {0}")]
+    Parquet(String),
 }
 
 /// One raw cell before numeric conversion.
@@ -469,6 +479,7 @@ pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatEr
         Format::Csv => return read_csv(bytes, options),
         Format::Json => read_json(bytes)?,
         Format::Ndjson => read_ndjson(bytes)?,
+        Format::Parquet => crate::parquet_input::read_parquet(bytes)?,
     };
     table_from_raw(raw, options)
 }
@@ -726,6 +737,31 @@ fn impute(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn parquet_reads_like_the_same_csv() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/samples/");
+        let csv = std::fs::read(format!("{root}wbc.csv")).unwrap();
+        let parquet = std::fs::read(format!("{root}wbc.parquet")).unwrap();
+        assert_eq!(Format::sniff(&parquet), Format::Parquet);
+        assert_eq!(Format::from_path("x/Y.PARQUET"), Some(Format::Parquet));
+        let options = ReadOptions {
+            ignore_columns: vec!["label".into()],
+            ..Default::default()
+        };
+        let from_csv = read_table(&csv, &options).unwrap();
+        let from_parquet = read_table(&parquet, &options).unwrap();
+        assert_eq!(from_parquet.columns, from_csv.columns);
+        assert_eq!(from_parquet.data, from_csv.data);
+        let broken = read_table(
+            &parquet[..parquet.len() / 2],
+            &ReadOptions {
+                format: Some(Format::Parquet),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(broken, Err(FormatError::Parquet(_))), "{broken:?}");
+    }
     use super::*;
 
     fn read(text: &str, options: ReadOptions) -> Result<Table, FormatError> {

@@ -440,7 +440,10 @@ pub(crate) fn job_format(name: Option<&str>, key: &str) -> Result<Option<Format>
         Some("csv") => Ok(Some(Format::Csv)),
         Some("json") => Ok(Some(Format::Json)),
         Some("ndjson") | Some("jsonl") => Ok(Some(Format::Ndjson)),
-        Some(other) => Err(format!("unknown format `{other}`; use csv, json or ndjson")),
+        Some("parquet") => Ok(Some(Format::Parquet)),
+        Some(other) => Err(format!(
+            "unknown format `{other}`; use csv, json, ndjson or parquet"
+        )),
         None => Ok(Format::from_path(key)),
     }
 }

@@ -25,6 +25,7 @@ pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod models;
+mod parquet_input;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod series;

@@ -159,6 +159,7 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
         Format::Csv => read_csv_raw(bytes)?,
         Format::Json => read_json(bytes)?,
         Format::Ndjson => read_ndjson(bytes)?,
+        Format::Parquet => crate::parquet_input::read_parquet(bytes)?,
     };
     if raw.rows.is_empty() {
         return Err(FormatError::NoRows);

@@ -1,0 +1,54 @@
+//! Parquet input: a flat schema's rows as raw cells, so Parquet goes through the same
+//! column selection and missing-value policies as CSV and JSON. Read with the `parquet`
+//! crate's row API (no Arrow, to keep builds and Lambda zips small); snappy, gzip and lz4
+//! pages are supported.
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+
+use crate::formats::{Cell, FormatError, RawTable, text_cell};
+
+fn parquet_error(e: impl std::fmt::Display) -> FormatError {
+    FormatError::Parquet(e.to_string())
+}
+
+fn cell(field: &Field) -> Cell {
+    match field {
+        Field::Null => Cell::Missing,
+        Field::Bool(b) => Cell::Number(f64::from(u8::from(*b))),
+        Field::Byte(v) => Cell::Number(f64::from(*v)),
+        Field::Short(v) => Cell::Number(f64::from(*v)),
+        Field::Int(v) => Cell::Number(f64::from(*v)),
+        Field::Long(v) => Cell::Number(*v as f64),
+        Field::UByte(v) => Cell::Number(f64::from(*v)),
+        Field::UShort(v) => Cell::Number(f64::from(*v)),
+        Field::UInt(v) => Cell::Number(f64::from(*v)),
+        Field::ULong(v) => Cell::Number(*v as f64),
+        Field::Float(v) => Cell::Number(f64::from(*v)),
+        Field::Double(v) => Cell::Number(*v),
+        Field::Str(s) => text_cell(s),
+        other => Cell::Text(other.to_string()),
+    }
+}
+
+/// Reads a whole Parquet file.
+pub(crate) fn read_parquet(bytes: &[u8]) -> Result<RawTable, FormatError> {
+    let reader =
+        SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(parquet_error)?;
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
+    let top_level = schema.root_schema().get_fields().len();
+    if top_level != names.len() {
+        return Err(FormatError::Parquet(
+            "nested columns (structs, lists, maps) are not supported; flatten the schema".into(),
+        ));
+    }
+    let mut rows = Vec::with_capacity(
+        usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0),
+    );
+    for row in reader.get_row_iter(None).map_err(parquet_error)? {
+        let row = row.map_err(parquet_error)?;
+        rows.push(row.get_column_iter().map(|(_, f)| cell(f)).collect());
+    }
+    Ok(RawTable { names, rows })
+}
