@@ -7,7 +7,7 @@ use pynomaly_service::backend::Backend;
 use pynomaly_service::http::{AppState, Limits, router};
 use tower::util::MapRequest;
 
-use crate::runtime::{backend, env_number, init_tracing};
+use crate::runtime::{backend, emit_metrics, env_number, init_tracing};
 
 /// The function's Router over the backend named by the environment. Limits default to
 /// Lambda's own (6 MB bodies), overridable like `pynomaly serve`'s.
@@ -31,7 +31,41 @@ pub fn router_for(backend: &Backend) -> ApiService {
     };
     let state = AppState::new(backend.store.clone(), limits)
         .with_jobs(backend.metadata.clone(), backend.queue.clone());
-    MapRequest::new(router(state), strip_stage as fn(_) -> _)
+    let app = router(state).layer(axum::middleware::from_fn(request_metrics));
+    MapRequest::new(app, strip_stage as fn(_) -> _)
+}
+
+/// One CloudWatch EMF line per request: duration, and whether it failed on the client's
+/// side (4xx) or ours (5xx). Rows and anomalies are in the JSON answer and `/metrics`.
+async fn request_metrics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    emit_metrics(
+        "api",
+        &[
+            ("Requests", 1.0, "Count"),
+            (
+                "ClientErrors",
+                f64::from(u8::from(status.is_client_error())),
+                "Count",
+            ),
+            (
+                "ServerErrors",
+                f64::from(u8::from(status.is_server_error())),
+                "Count",
+            ),
+            (
+                "Duration",
+                started.elapsed().as_secs_f64() * 1000.0,
+                "Milliseconds",
+            ),
+        ],
+    );
+    response
 }
 
 /// REST API (v1) events carry the stage in the path (`/prod/api/v1/...`) as
