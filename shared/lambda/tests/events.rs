@@ -7,14 +7,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use http_body_util::BodyExt;
 use pynomaly_detection::{AlgorithmParams, Model, Threshold};
 use pynomaly_lambda::batch::BatchFunction;
 use pynomaly_lambda::ingest::IngestFunction;
-use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue};
 use pynomaly_service::backend::Backend;
 use pynomaly_service::fanout::{ChunkMessage, IngestConfig, Manifest};
 use pynomaly_service::formats::{ReadOptions, read_table};
@@ -22,7 +19,7 @@ use pynomaly_service::jobs::{
     JobServices, JobState, MetadataStore, QueueMessage, score_with_model,
 };
 use pynomaly_service::storage::ObjectStore;
-use pynomaly_service::testing::sample_job;
+use pynomaly_service::testing::{create_aws_resources, sample_job};
 use tower::ServiceExt;
 
 const KEY: &str = "pyn_0123456789ab_eventsfixturesecret000000000000000";
@@ -52,48 +49,14 @@ struct Aws {
 
 impl Aws {
     async fn new() -> Self {
-        assert!(
-            std::env::var("AWS_ENDPOINT_URL").is_ok(),
-            "AWS_ENDPOINT_URL must point at moto_server (scripts/test starts one)"
-        );
-        let config = load_config().await;
         let name = format!("evt-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let r = create_aws_resources(&name, 30).await;
+        let (config, queue_url) = (r.config, r.queue_url);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(true)
                 .build(),
         );
-        s3.create_bucket().bucket(&name).send().await.unwrap();
-        aws_sdk_dynamodb::Client::new(&config)
-            .create_table()
-            .table_name(&name)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .unwrap();
-        let queue_url = aws_sdk_sqs::Client::new(&config)
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
         let aws = Self {
             s3,
             store: Arc::new(S3ObjectStore::new(&config, &name)),
@@ -150,6 +113,10 @@ impl Aws {
 
     fn batch(&self) -> BatchFunction {
         BatchFunction::new(self.services())
+    }
+
+    async fn job(&self, id: &str) -> pynomaly_service::jobs::Job {
+        self.metadata.get_job(TENANT, id).await.unwrap().unwrap()
     }
 
     async fn text(&self, key: &str) -> String {
@@ -297,12 +264,7 @@ async fn sqs_batch_events_run_each_job_once() {
     assert_eq!(failures(&response), ["p-2", "p-3"]);
 
     for i in 1..=5 {
-        let job = aws
-            .metadata
-            .get_job(TENANT, &format!("evt-job-{i}"))
-            .await
-            .unwrap()
-            .unwrap();
+        let job = aws.job(&format!("evt-job-{i}")).await;
         assert_eq!(job.state, JobState::Succeeded, "evt-job-{i}");
         assert_eq!(job.attempts, 1);
         assert_eq!(job.progress.parts_done, 1);
@@ -408,12 +370,7 @@ async fn sqs_chunk_event_completes_a_fanned_out_job() {
     first.records[0].body = Some(serde_json::to_string(&QueueMessage::Chunk(part_one)).unwrap());
     let batch = aws.batch();
     assert!(batch.handle(first).await.batch_item_failures.is_empty());
-    let running = aws
-        .metadata
-        .get_job(TENANT, "evt-fan")
-        .await
-        .unwrap()
-        .unwrap();
+    let running = aws.job("evt-fan").await;
     assert_eq!(running.state, JobState::Running);
     assert_eq!(running.progress.parts_done, 1);
 
@@ -426,12 +383,7 @@ async fn sqs_chunk_event_completes_a_fanned_out_job() {
     );
     // Delivered again: nothing changes.
     assert!(batch.handle(last).await.batch_item_failures.is_empty());
-    let done = aws
-        .metadata
-        .get_job(TENANT, "evt-fan")
-        .await
-        .unwrap()
-        .unwrap();
+    let done = aws.job("evt-fan").await;
     assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
     let manifest: Manifest =
         serde_json::from_str(&aws.text(done.results_key.as_deref().unwrap()).await).unwrap();
@@ -464,12 +416,7 @@ async fn s3_events_score_fail_or_ignore() {
     assert_eq!(reports[0].outcome, "scored", "{reports:?}");
     let results = aws.text(&format!("results/{MODEL}/wbc.scores.csv")).await;
     assert_eq!(scores(&results), whole_file_scores());
-    let job = aws
-        .metadata
-        .get_job(TENANT, reports[0].job_id.as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = aws.job(reports[0].job_id.as_deref().unwrap()).await;
     assert_eq!(job.state, JobState::Succeeded);
     assert_eq!(job.summary.unwrap().rows, 223);
     // The same event again (S3 delivers at least once): recognised, not redone.
@@ -521,12 +468,7 @@ async fn s3_events_score_fail_or_ignore() {
         )
         .unwrap();
         assert!(error["error"].as_str().unwrap().contains(reason), "{error}");
-        let job = aws
-            .metadata
-            .get_job(TENANT, reports[0].job_id.as_deref().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let job = aws.job(reports[0].job_id.as_deref().unwrap()).await;
         assert_eq!(job.state, JobState::Failed);
         assert!(job.error.unwrap().contains(reason));
     }
@@ -548,14 +490,7 @@ async fn large_objects_fan_out_through_the_queue() {
     let reports = ingest.handle(s3_event("s3-put-csv")).await.unwrap();
     assert_eq!(reports[0].outcome, "fanned_out", "{reports:?}");
     let job_id = reports[0].job_id.clone().unwrap();
-    let parts = aws
-        .metadata
-        .get_job(TENANT, &job_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .progress
-        .parts_total;
+    let parts = aws.job(&job_id).await.progress.parts_total;
     assert_eq!(parts, 5, "4,522 bytes in parts of about 1 KiB");
 
     let mut records = Vec::new();
@@ -583,12 +518,7 @@ async fn large_objects_fan_out_through_the_queue() {
             .is_empty()
     );
 
-    let job = aws
-        .metadata
-        .get_job(TENANT, &job_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let job = aws.job(&job_id).await;
     assert_eq!(job.state, JobState::Succeeded);
     assert_eq!(job.progress.parts_done, parts);
     let manifest: Manifest = serde_json::from_str(

@@ -166,3 +166,81 @@ pub async fn metadata_contract(store: &dyn MetadataStore) {
         Vec::<u32>::new()
     );
 }
+
+/// Fresh S3 bucket, DynamoDB table (string key `pk`) and SQS queue, all named `name`, on
+/// the emulator `AWS_ENDPOINT_URL` points at (moto_server in `scripts/test`).
+#[cfg(feature = "aws")]
+#[derive(Debug)]
+pub struct AwsResources {
+    /// The SDK configuration.
+    pub config: aws_config::SdkConfig,
+    /// Bucket name.
+    pub bucket: String,
+    /// Table name.
+    pub table: String,
+    /// Queue URL.
+    pub queue_url: String,
+}
+
+/// Creates [`AwsResources`] named `name`, the queue with `visibility_timeout` seconds.
+#[cfg(feature = "aws")]
+pub async fn create_aws_resources(name: &str, visibility_timeout: u32) -> AwsResources {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at moto_server (scripts/test starts one)"
+    );
+    let config = crate::aws::load_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("create bucket");
+    aws_sdk_dynamodb::Client::new(&config)
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+    let queue_url = aws_sdk_sqs::Client::new(&config)
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            visibility_timeout.to_string(),
+        )
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .expect("queue url")
+        .to_string();
+    AwsResources {
+        config,
+        bucket: name.into(),
+        table: name.into(),
+        queue_url,
+    }
+}

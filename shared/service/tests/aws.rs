@@ -7,77 +7,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
-use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue};
 use pynomaly_service::jobs::{
     JobMessage, JobQueue, JobServices, JobState, MetadataStore, QueueMessage, run_job,
 };
 use pynomaly_service::storage::ObjectStore;
-use pynomaly_service::testing::{metadata_contract, object_store_contract, sample_job};
+use pynomaly_service::testing::{
+    AwsResources, create_aws_resources, metadata_contract, object_store_contract, sample_job,
+};
 
-struct Resources {
-    config: aws_config::SdkConfig,
-    bucket: String,
-    table: String,
-    queue_url: String,
-}
+type Resources = AwsResources;
 
 async fn resources(name: &str) -> Resources {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "AWS_ENDPOINT_URL must point at moto_server (scripts/test starts one)"
-    );
-    let config = load_config().await;
-    let bucket = format!("pynomaly-{name}");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let table = format!("pynomaly-{name}");
-    aws_sdk_dynamodb::Client::new(&config)
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-    let queue_url = aws_sdk_sqs::Client::new(&config)
-        .create_queue()
-        .queue_name(format!("pynomaly-{name}"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "1",
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    Resources {
-        config,
-        bucket,
-        table,
-        queue_url,
-    }
+    create_aws_resources(&format!("pynomaly-{name}"), 1).await
 }
 
 #[tokio::test]
