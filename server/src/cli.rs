@@ -44,6 +44,8 @@ pub enum Command {
     /// Manage API keys for `serve`.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
+    /// Exit 0 if a health URL answers 2xx (the container's HEALTHCHECK).
+    Probe(crate::probe::ProbeArgs),
     /// Time series: detect anomalies and changepoints, or benchmark on NAB.
     #[command(subcommand)]
     Timeseries(crate::timeseries::TimeseriesCommand),
@@ -200,6 +202,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => crate::serve::run(args, data_dir),
         Command::Keys(cmd) => crate::keys::run(cmd, &data_dir),
         Command::Worker(args) => crate::worker::run(args, data_dir),
+        Command::Probe(args) => crate::probe::run(args),
     }
 }
 

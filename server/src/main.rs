@@ -7,6 +7,7 @@ mod cli;
 mod input;
 mod keys;
 mod output;
+mod probe;
 mod progress;
 mod serve;
 mod timeseries;
