@@ -1,0 +1,24 @@
+output "api_url" {
+  description = "Base URL of the HTTP API (try GET /health)."
+  value       = aws_apigatewayv2_api.http.api_endpoint
+}
+
+output "data_bucket" {
+  description = "Drop files under incoming/<model id>/; results appear under results/."
+  value       = aws_s3_bucket.data.bucket
+}
+
+output "jobs_table" {
+  description = "DynamoDB table of job records."
+  value       = aws_dynamodb_table.jobs.name
+}
+
+output "jobs_queue_url" {
+  description = "SQS queue of job and chunk messages."
+  value       = aws_sqs_queue.jobs.url
+}
+
+output "dead_letter_queue_url" {
+  description = "Messages that failed max_receives times."
+  value       = aws_sqs_queue.dead_letter.url
+}

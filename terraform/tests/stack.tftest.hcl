@@ -1,0 +1,82 @@
+# Offline: the AWS provider is mocked, so the whole stack is "applied" without credentials.
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  # Mocked values must still look like ARNs where the provider checks them.
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/pynomaly" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:pynomaly-jobs"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/pynomaly-jobs"
+    }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::pynomaly-data" }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { arn = "arn:aws:dynamodb:us-east-1:123456789012:table/pynomaly-jobs" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = {
+      arn        = "arn:aws:lambda:us-east-1:123456789012:function:pynomaly"
+      invoke_arn = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:pynomaly/invocations"
+    }
+  }
+  mock_resource "aws_apigatewayv2_api" {
+    defaults = { execution_arn = "arn:aws:execute-api:us-east-1:123456789012:abc123" }
+  }
+}
+
+run "stack" {
+  command = apply
+
+  assert {
+    condition     = length(aws_lambda_function.function) == 3
+    error_message = "three functions: api, batch, ingest"
+  }
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.function : f.runtime == "provided.al2023" && f.handler == "bootstrap" && f.architectures[0] == "arm64"])
+    error_message = "functions run the bootstrap on provided.al2023, arm64"
+  }
+  assert {
+    condition     = one(aws_s3_bucket_notification.incoming.lambda_function).filter_prefix == "incoming/"
+    error_message = "only incoming/ notifies the ingest function"
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.batch.function_response_types == toset(["ReportBatchItemFailures"])
+    error_message = "the batch function reports partial batch failures"
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue.jobs.redrive_policy).maxReceiveCount == 5
+    error_message = "messages go to the dead-letter queue after 5 receives"
+  }
+  assert {
+    condition     = aws_dynamodb_table.jobs.billing_mode == "PAY_PER_REQUEST" && aws_dynamodb_table.jobs.point_in_time_recovery[0].enabled
+    error_message = "the job table is on demand with point-in-time recovery"
+  }
+  assert {
+    condition     = aws_s3_bucket_public_access_block.data.block_public_acls && aws_s3_bucket_public_access_block.data.restrict_public_buckets
+    error_message = "the bucket is private"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.function_errors) == 3
+    error_message = "an error alarm per function"
+  }
+}
+
+run "rejects_an_unknown_architecture" {
+  command = plan
+  variables {
+    architecture = "sparc"
+  }
+  expect_failures = [var.architecture]
+}
