@@ -85,7 +85,7 @@ impl ObjectStore for S3ObjectStore {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| backend("put", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(sdk_error("put", key))?;
         Ok(())
     }
 
@@ -120,7 +120,7 @@ impl ObjectStore for S3ObjectStore {
                 .set_continuation_token(token.take())
                 .send()
                 .await
-                .map_err(|e| backend("list", prefix, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                .map_err(sdk_error("list", prefix))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -159,7 +159,7 @@ impl ObjectStore for S3ObjectStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| backend("delete", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(sdk_error("delete", key))?;
         Ok(())
     }
 
@@ -169,13 +169,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "head bucket",
-                    &self.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("head bucket", &self.bucket))?;
         Ok(())
     }
 
@@ -194,7 +188,7 @@ impl ObjectStore for S3ObjectStore {
             .key(key)
             .presigned(config)
             .await
-            .map_err(|e| backend("presign", key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(sdk_error("presign", key))?;
         Ok(Some(request.uri().to_string()))
     }
 }
@@ -237,6 +231,19 @@ impl DynamoMetadataStore {
     }
 }
 
+/// The partition key of a job's item.
+fn item_key(tenant: &str, id: &str) -> AttributeValue {
+    AttributeValue::S(format!("{tenant}#{id}"))
+}
+
+/// Maps an SDK error (S3, DynamoDB or SQS) to the port's error, with the SDK's full context.
+fn sdk_error<'a, E: std::error::Error + Send + Sync + 'static>(
+    action: &'static str,
+    key: &'a str,
+) -> impl FnOnce(E) -> StoreError + 'a {
+    move |e| backend(action, key, aws_sdk_s3::error::DisplayErrorContext(e))
+}
+
 /// Attribute holding the parts of a fanned-out job (a number set, outside the JSON body).
 const PARTS: &str = "parts";
 
@@ -258,13 +265,7 @@ impl MetadataStore for DynamoMetadataStore {
             .set_item(Some(Self::item(job)?))
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "put item",
-                    &job.id,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("put item", &job.id))?;
         Ok(())
     }
 
@@ -273,17 +274,11 @@ impl MetadataStore for DynamoMetadataStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("{tenant}#{id}")))
+            .key("pk", item_key(tenant, id))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "get item",
-                    id,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("get item", id))?;
         let Some(item) = output.item() else {
             return Ok(None);
         };
@@ -306,7 +301,7 @@ impl MetadataStore for DynamoMetadataStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("{tenant}#{id}")))
+            .key("pk", item_key(tenant, id))
             .update_expression("ADD #p :part")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#p", PARTS)
@@ -314,13 +309,7 @@ impl MetadataStore for DynamoMetadataStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "record part",
-                    id,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("record part", id))?;
         Ok(parts_of(output.attributes().and_then(|a| a.get(PARTS))))
     }
 
@@ -329,19 +318,13 @@ impl MetadataStore for DynamoMetadataStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("{tenant}#{id}")))
+            .key("pk", item_key(tenant, id))
             .projection_expression("#p")
             .expression_attribute_names("#p", PARTS)
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "get item",
-                    id,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("get item", id))?;
         Ok(parts_of(output.item().and_then(|i| i.get(PARTS))))
     }
 
@@ -425,13 +408,7 @@ impl SqsQueue {
             .wait_time_seconds(wait_seconds.clamp(0, 20))
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "receive",
-                    &self.url,
-                    aws_sdk_sqs::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("receive", &self.url))?;
         Ok(output
             .messages()
             .iter()
@@ -464,13 +441,7 @@ impl SqsQueue {
             .receipt_handle(receipt)
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "delete message",
-                    &self.url,
-                    aws_sdk_sqs::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("delete message", &self.url))?;
         Ok(())
     }
 }
@@ -486,13 +457,7 @@ impl JobQueue for SqsQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| {
-                backend(
-                    "send",
-                    &self.url,
-                    aws_sdk_sqs::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(sdk_error("send", &self.url))?;
         Ok(())
     }
 }
