@@ -533,3 +533,43 @@ async fn large_objects_fan_out_through_the_queue() {
     }
     assert_eq!(joined, whole_file_scores());
 }
+
+/// A message that keeps failing for storage reasons is retried (reported as a failure);
+/// on its last delivery before the dead-letter queue, its job is failed with the reason.
+#[tokio::test]
+async fn the_last_delivery_of_a_failing_message_fails_its_job() {
+    let aws = Aws::new().await;
+    let mut job = sample_job(TENANT, "evt-fan", &format!("incoming/{MODEL}/gone.csv"));
+    job.state = JobState::Running;
+    job.attempts = 1;
+    job.progress.parts_total = 2;
+    aws.metadata.insert_job(&job).await.unwrap();
+    let mut event = sqs_event("sqs-chunk");
+    let QueueMessage::Chunk(mut chunk) =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap()
+    else {
+        panic!("sqs-chunk.json holds a chunk message");
+    };
+    // The input vanished: reading the part fails, which is not the message's fault.
+    chunk.object_key = format!("incoming/{MODEL}/gone.csv");
+    event.records[0].body = Some(serde_json::to_string(&QueueMessage::Chunk(chunk)).unwrap());
+    let batch = aws.batch();
+    for receives in 1..=batch.max_receives {
+        event.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receives.to_string());
+        let response = batch.handle(event.clone()).await;
+        assert_eq!(failures(&response), ["c-1"], "delivery {receives}");
+        let state = aws.job("evt-fan").await.state;
+        let expected = if receives < batch.max_receives {
+            JobState::Running
+        } else {
+            JobState::Failed
+        };
+        assert_eq!(state, expected, "after delivery {receives}");
+    }
+    let error = aws.job("evt-fan").await.error.unwrap();
+    let gave_up = format!("gave up after {} deliveries", batch.max_receives);
+    assert!(error.contains(&gave_up), "{error}");
+    assert!(error.contains("gone.csv"), "{error}");
+}
