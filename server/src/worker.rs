@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use pynomaly_service::jobs::{JobServices, fail_job, handle_message};
+use pynomaly_service::jobs::{JobServices, handle_delivery};
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -52,18 +52,20 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
             idle = 0;
             for delivery in batch {
                 match delivery {
-                    Ok(delivery) => match handle_message(&services, &delivery.message).await {
-                        Ok(_) => queue.acknowledge(&delivery.receipt).await?,
-                        // Storage trouble: leave the message to come back; on its last
-                        // delivery before the dead-letter queue, the job records why.
-                        Err(e) => {
-                            tracing::error!(job = %delivery.message.job_id(), error = %e, "job failed to run");
-                            if delivery.receive_count >= args.max_receives {
-                                let reason = format!("gave up after {} deliveries: {e}", delivery.receive_count);
-                                fail_job(&services, delivery.message.tenant(), delivery.message.job_id(), &reason).await?;
-                            }
+                    Ok(delivery) => {
+                        let handled = handle_delivery(
+                            &services,
+                            &delivery.message,
+                            delivery.receive_count,
+                            args.max_receives,
+                        )
+                        .await;
+                        // On an error the message is left to come back (handle_delivery
+                        // logged it, and failed the job on its last delivery).
+                        if handled.is_ok() {
+                            queue.acknowledge(&delivery.receipt).await?;
                         }
-                    },
+                    }
                     Err(reason) => tracing::warn!(%reason, "skipping a message that is not a job"),
                 }
             }

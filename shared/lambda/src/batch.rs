@@ -12,7 +12,7 @@ use std::time::Instant;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use lambda_runtime::{LambdaEvent, service_fn};
-use pynomaly_service::jobs::{JobServices, JobSummary, QueueMessage, fail_job, handle_message};
+use pynomaly_service::jobs::{JobServices, JobSummary, QueueMessage, handle_delivery};
 
 use crate::runtime::{backend, emit_metrics, env_number, init_tracing};
 
@@ -108,25 +108,14 @@ impl BatchFunction {
                 return Outcome::Failed;
             }
         };
-        match handle_message(&self.services, &message).await {
+        let receives: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        match handle_delivery(&self.services, &message, receives, self.max_receives).await {
             Ok(summary) => Outcome::Done(summary),
-            Err(e) => {
-                tracing::error!(message_id = %id, job = %message.job_id(), error = %e, "message failed");
-                let receives: u32 = record
-                    .attributes
-                    .get("ApproximateReceiveCount")
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(1);
-                if receives >= self.max_receives {
-                    let reason = format!("gave up after {receives} deliveries: {e}");
-                    if let Err(e) =
-                        fail_job(&self.services, message.tenant(), message.job_id(), &reason).await
-                    {
-                        tracing::error!(job = %message.job_id(), error = %e, "cannot record the failure");
-                    }
-                }
-                Outcome::Failed
-            }
+            Err(_) => Outcome::Failed,
         }
     }
 }

@@ -182,27 +182,22 @@ fn strip_extension(name: &str) -> &str {
     }
 }
 
+/// The job record of a dropped object: running from the start (this call is its attempt).
 fn ingest_job(config: &IngestConfig, id: &str, key: &str, model_id: &str) -> Job {
+    let spec = JobSpec {
+        object_key: key.to_string(),
+        format: None,
+        model_id: Some(model_id.to_string()),
+        algorithm: None,
+        parameters: None,
+        contamination: None,
+        threshold: None,
+        ignore_columns: None,
+    };
     Job {
-        id: id.to_string(),
-        tenant: config.tenant.clone(),
         state: JobState::Running,
-        spec: JobSpec {
-            object_key: key.to_string(),
-            format: None,
-            model_id: Some(model_id.to_string()),
-            algorithm: None,
-            parameters: None,
-            contamination: None,
-            threshold: None,
-            ignore_columns: None,
-        },
-        results_key: None,
-        summary: None,
-        error: None,
         attempts: 1,
-        lease_expires_at: None,
-        progress: JobProgress::default(),
+        ..Job::queued(&config.tenant, id, spec)
     }
 }
 
@@ -237,7 +232,7 @@ pub async fn ingest_object(
     let results_base = format!("{RESULTS_PREFIX}{model_id}/{}", strip_extension(name));
 
     let failed = |reason: String| async {
-        record_failure(services, config, &job_id, key, &reason).await?;
+        record_failure(services, &config.tenant, &job_id, key, &reason).await?;
         Ok::<_, StoreError>(IngestOutcome::Failed {
             job_id: job_id.clone(),
             reason,
@@ -355,7 +350,7 @@ async fn load_model(
 /// Writes `{key}.error.json` and marks the job failed.
 async fn record_failure(
     services: &JobServices,
-    config: &IngestConfig,
+    tenant: &str,
     job_id: &str,
     key: &str,
     reason: &str,
@@ -368,7 +363,7 @@ async fn record_failure(
             serde_json::to_vec_pretty(&body).unwrap_or_default(),
         )
         .await?;
-    fail_job(services, &config.tenant, job_id, reason).await
+    fail_job(services, tenant, job_id, reason).await
 }
 
 type Chunk = (u64, u64, Option<String>);
@@ -541,11 +536,14 @@ async fn fail_chunked(
     chunk: &ChunkMessage,
     reason: &str,
 ) -> Result<(), StoreError> {
-    let config = IngestConfig {
-        tenant: chunk.tenant.clone(),
-        ..IngestConfig::default()
-    };
-    record_failure(services, &config, &chunk.job_id, &chunk.object_key, reason).await
+    record_failure(
+        services,
+        &chunk.tenant,
+        &chunk.job_id,
+        &chunk.object_key,
+        reason,
+    )
+    .await
 }
 
 /// Writes the manifest and marks the job succeeded (once: a conditional update).

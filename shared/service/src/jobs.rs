@@ -129,6 +129,24 @@ impl Default for JobProgress {
     }
 }
 
+impl Job {
+    /// A new job of `tenant`, queued, with no attempt yet.
+    pub fn queued(tenant: &str, id: &str, spec: JobSpec) -> Self {
+        Self {
+            id: id.to_string(),
+            tenant: tenant.to_string(),
+            state: JobState::Queued,
+            spec,
+            results_key: None,
+            summary: None,
+            error: None,
+            attempts: 0,
+            lease_expires_at: None,
+            progress: JobProgress::default(),
+        }
+    }
+}
+
 /// How long an attempt holds a running job before another worker may take it over.
 pub const LEASE_SECONDS: u64 = 900;
 
@@ -560,6 +578,30 @@ pub async fn handle_message(
         }
         QueueMessage::Chunk(chunk) => crate::fanout::process_chunk(services, chunk).await,
     }
+}
+
+/// Handles a message delivered for the `receive_count`-th time by a queue that moves it to
+/// its dead-letter queue after `max_receives` deliveries: as [`handle_message`], and when
+/// the last delivery fails too, the job is failed with the reason first, so its record
+/// says why. An error means: leave the message on the queue (it comes back).
+pub async fn handle_delivery(
+    services: &JobServices,
+    message: &QueueMessage,
+    receive_count: u32,
+    max_receives: u32,
+) -> Result<Option<JobSummary>, StoreError> {
+    let error = match handle_message(services, message).await {
+        Ok(summary) => return Ok(summary),
+        Err(e) => e,
+    };
+    tracing::error!(job = %message.job_id(), error = %error, receive_count, "message failed");
+    if receive_count >= max_receives {
+        let reason = format!("gave up after {receive_count} deliveries: {error}");
+        if let Err(e) = fail_job(services, message.tenant(), message.job_id(), &reason).await {
+            tracing::error!(job = %message.job_id(), error = %e, "cannot record the failure");
+        }
+    }
+    Err(error)
 }
 
 /// Marks a job failed with `reason` unless it already finished (used when a message is

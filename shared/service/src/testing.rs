@@ -1,7 +1,7 @@
 //! The contract every adapter set must meet, as reusable async checks: the local adapters'
 //! unit tests and the AWS (moto) integration tests run the same functions.
 
-use crate::jobs::{Job, JobProgress, JobSpec, JobState, MetadataStore};
+use crate::jobs::{Job, JobSpec, JobState, MetadataStore};
 use crate::storage::{ObjectStore, StoreError};
 
 /// Object store contract: put/get/list/delete, missing keys, key validation.
@@ -52,11 +52,10 @@ pub async fn object_store_contract(store: &dyn ObjectStore, prefix: &str) {
 
 /// A queued job for tests.
 pub fn sample_job(tenant: &str, id: &str, object_key: &str) -> Job {
-    Job {
-        id: id.into(),
-        tenant: tenant.into(),
-        state: JobState::Queued,
-        spec: JobSpec {
+    Job::queued(
+        tenant,
+        id,
+        JobSpec {
             object_key: object_key.into(),
             format: None,
             model_id: None,
@@ -66,13 +65,7 @@ pub fn sample_job(tenant: &str, id: &str, object_key: &str) -> Job {
             threshold: None,
             ignore_columns: None,
         },
-        results_key: None,
-        summary: None,
-        error: None,
-        attempts: 0,
-        lease_expires_at: None,
-        progress: JobProgress::default(),
-    }
+    )
 }
 
 /// Metadata store contract: insert/get, tenant scoping, conditional updates.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::Problem;
 use super::{AppError, AppState, Tenant};
-use crate::jobs::{Job, JobMessage, JobProgress, JobSpec, JobState, QueueMessage};
+use crate::jobs::{Job, JobMessage, JobSpec, JobState, QueueMessage};
 use crate::storage::validate_key;
 
 fn jobs(state: &AppState) -> Result<&super::JobsConfig, AppError> {
@@ -150,18 +150,7 @@ pub(super) async fn create_job(
             spec.object_key
         )));
     }
-    let job = Job {
-        id: uuid::Uuid::new_v4().to_string(),
-        tenant: tenant.0.clone(),
-        state: JobState::Queued,
-        spec,
-        results_key: None,
-        summary: None,
-        error: None,
-        attempts: 0,
-        lease_expires_at: None,
-        progress: JobProgress::default(),
-    };
+    let job = Job::queued(&tenant.0, &uuid::Uuid::new_v4().to_string(), spec);
     config.metadata.insert_job(&job).await?;
     config
         .queue
