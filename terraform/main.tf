@@ -225,10 +225,26 @@ resource "aws_apigatewayv2_integration" "api" {
   payload_format_version = "2.0"
 }
 
+# Optional: with a JWT issuer, API Gateway also requires a valid JWT in the Authorization
+# header (the Pynomaly API key then goes in x-api-key).
+resource "aws_apigatewayv2_authorizer" "jwt" {
+  count            = var.jwt_issuer == "" ? 0 : 1
+  api_id           = aws_apigatewayv2_api.http.id
+  name             = "jwt"
+  authorizer_type  = "JWT"
+  identity_sources = ["$request.header.Authorization"]
+  jwt_configuration {
+    issuer   = var.jwt_issuer
+    audience = var.jwt_audience
+  }
+}
+
 resource "aws_apigatewayv2_route" "default" {
-  api_id    = aws_apigatewayv2_api.http.id
-  route_key = "$default"
-  target    = "integrations/${aws_apigatewayv2_integration.api.id}"
+  api_id             = aws_apigatewayv2_api.http.id
+  route_key          = "$default"
+  target             = "integrations/${aws_apigatewayv2_integration.api.id}"
+  authorization_type = var.jwt_issuer == "" ? "NONE" : "JWT"
+  authorizer_id      = var.jwt_issuer == "" ? null : aws_apigatewayv2_authorizer.jwt[0].id
 }
 
 resource "aws_apigatewayv2_stage" "default" {
@@ -259,6 +275,7 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
@@ -274,4 +291,5 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
 }

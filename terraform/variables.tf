@@ -37,3 +37,21 @@ variable "max_receives" {
   type        = number
   default     = 5
 }
+
+variable "jwt_issuer" {
+  description = "Optional JWT issuer URL (e.g. a Cognito user pool); when set, API Gateway also requires a valid JWT."
+  type        = string
+  default     = ""
+}
+
+variable "jwt_audience" {
+  description = "Audiences (client ids) the JWT authorizer accepts; with jwt_issuer."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_topic_arn" {
+  description = "Optional SNS topic for the alarms."
+  type        = string
+  default     = ""
+}

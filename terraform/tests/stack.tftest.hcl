@@ -71,6 +71,26 @@ run "stack" {
     condition     = length(aws_cloudwatch_metric_alarm.function_errors) == 3
     error_message = "an error alarm per function"
   }
+  assert {
+    condition     = length(aws_apigatewayv2_authorizer.jwt) == 0 && aws_apigatewayv2_route.default.authorization_type == "NONE"
+    error_message = "no JWT authorizer unless an issuer is given"
+  }
+}
+
+run "jwt_authorizer_when_an_issuer_is_given" {
+  command = apply
+  variables {
+    jwt_issuer   = "https://issuer.example.com"
+    jwt_audience = ["client-a"]
+  }
+  assert {
+    condition     = length(aws_apigatewayv2_authorizer.jwt) == 1 && aws_apigatewayv2_authorizer.jwt[0].jwt_configuration[0].issuer == "https://issuer.example.com"
+    error_message = "a JWT issuer adds a JWT authorizer"
+  }
+  assert {
+    condition     = aws_apigatewayv2_route.default.authorization_type == "JWT"
+    error_message = "the default route requires the JWT"
+  }
 }
 
 run "rejects_an_unknown_architecture" {
