@@ -41,6 +41,22 @@ resource "aws_s3_bucket_versioning" "data" {
   }
 }
 
+# Versioning keeps overwritten results; old versions and abandoned uploads expire.
+resource "aws_s3_bucket_lifecycle_configuration" "data" {
+  bucket = aws_s3_bucket.data.id
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
 resource "aws_s3_bucket_public_access_block" "data" {
   bucket                  = aws_s3_bucket.data.id
   block_public_acls       = true
@@ -84,6 +100,14 @@ resource "aws_dynamodb_table" "jobs" {
 
 resource "aws_sqs_queue" "dead_letter" {
   name                      = "${var.name}-jobs-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+}
+
+# S3 invokes the ingest function asynchronously: an event it still fails on after Lambda's
+# retries lands here instead of being dropped.
+resource "aws_sqs_queue" "ingest_dead_letter" {
+  name                      = "${var.name}-ingest-dlq"
   message_retention_seconds = 1209600
   sqs_managed_sse_enabled   = true
 }
@@ -144,6 +168,14 @@ data "aws_iam_policy_document" "function" {
     }
   }
   dynamic "statement" {
+    for_each = each.key == "ingest" ? [1] : []
+    content {
+      sid       = "DeadLetters"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.ingest_dead_letter.arn]
+    }
+  }
+  dynamic "statement" {
     for_each = each.key == "batch" ? [1] : []
     content {
       sid       = "ConsumeJobs"
@@ -180,6 +212,12 @@ resource "aws_lambda_function" "function" {
   }
   environment {
     variables = local.environment
+  }
+  dynamic "dead_letter_config" {
+    for_each = each.key == "ingest" ? [1] : []
+    content {
+      target_arn = aws_sqs_queue.ingest_dead_letter.arn
+    }
   }
 }
 
@@ -247,10 +285,29 @@ resource "aws_apigatewayv2_route" "default" {
   authorizer_id      = var.jwt_issuer == "" ? null : aws_apigatewayv2_authorizer.jwt[0].id
 }
 
+resource "aws_cloudwatch_log_group" "api_access" {
+  name              = "/aws/apigateway/${var.name}-api"
+  retention_in_days = 365
+}
+
 resource "aws_apigatewayv2_stage" "default" {
   api_id      = aws_apigatewayv2_api.http.id
   name        = "$default"
   auto_deploy = true
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api_access.arn
+    format = jsonencode({
+      requestId        = "$context.requestId"
+      ip               = "$context.identity.sourceIp"
+      requestTime      = "$context.requestTime"
+      method           = "$context.httpMethod"
+      path             = "$context.path"
+      status           = "$context.status"
+      responseLength   = "$context.responseLength"
+      latencyMs        = "$context.responseLatency"
+      integrationError = "$context.integrationErrorMessage"
+    })
+  }
 }
 
 resource "aws_lambda_permission" "api_from_gateway" {
@@ -269,6 +326,21 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter" {
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "ingest_dead_letter" {
+  alarm_name          = "${var.name}-ingest-dead-letter"
+  alarm_description   = "S3 events the ingest function gave up on (the files were not scored)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.ingest_dead_letter.name }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1

@@ -22,3 +22,8 @@ output "dead_letter_queue_url" {
   description = "Messages that failed max_receives times."
   value       = aws_sqs_queue.dead_letter.url
 }
+
+output "ingest_dead_letter_queue_url" {
+  description = "S3 events the ingest function could not handle."
+  value       = aws_sqs_queue.ingest_dead_letter.url
+}

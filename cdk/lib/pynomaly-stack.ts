@@ -10,6 +10,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -81,6 +82,14 @@ export class PynomalyStack extends Stack {
       versioned: true,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // Versioning keeps overwritten results; old versions and abandoned uploads expire.
+      lifecycleRules: [
+        {
+          id: 'expire-old-versions',
+          noncurrentVersionExpiration: Duration.days(30),
+          abortIncompleteMultipartUploadAfter: Duration.days(7),
+        },
+      ],
     });
 
     const table = new dynamodb.Table(this, 'JobsTable', {
@@ -93,6 +102,13 @@ export class PynomalyStack extends Stack {
 
     const deadLetterQueue = new sqs.Queue(this, 'JobsDeadLetterQueue', {
       queueName: `${this.stackName}-jobs-dlq`,
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    // S3 invokes the ingest function asynchronously: an event it still fails on after Lambda's
+    // retries lands here instead of being dropped.
+    const ingestDeadLetterQueue = new sqs.Queue(this, 'IngestDeadLetterQueue', {
+      queueName: `${this.stackName}-ingest-dlq`,
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
     });
@@ -131,6 +147,7 @@ export class PynomalyStack extends Stack {
         tracing: lambda.Tracing.ACTIVE,
         loggingFormat: lambda.LoggingFormat.JSON,
         environment,
+        deadLetterQueue: name === 'ingest' ? ingestDeadLetterQueue : undefined,
       });
       bucket.grantReadWrite(fn);
       table.grantReadWriteData(fn);
@@ -155,6 +172,25 @@ export class PynomalyStack extends Stack {
         ? new HttpJwtAuthorizer('jwt', props.jwtIssuer, { jwtAudience: props.jwtAudience ?? [] })
         : undefined,
     });
+    const accessLogs = new logs.LogGroup(this, 'HttpApiAccessLogs', {
+      logGroupName: `/aws/apigateway/${this.stackName}-api`,
+      retention: logs.RetentionDays.ONE_YEAR,
+    });
+    const defaultStage = httpApi.defaultStage?.node.defaultChild as apigwv2.CfnStage;
+    defaultStage.accessLogSettings = {
+      destinationArn: accessLogs.logGroupArn,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        requestTime: '$context.requestTime',
+        method: '$context.httpMethod',
+        path: '$context.path',
+        status: '$context.status',
+        responseLength: '$context.responseLength',
+        latencyMs: '$context.responseLatency',
+        integrationError: '$context.integrationErrorMessage',
+      }),
+    };
 
     const alarmTopic = props.alarmTopicArn
       ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
@@ -176,6 +212,11 @@ export class PynomalyStack extends Stack {
       'Messages reached the dead-letter queue (their jobs say why).',
       deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }),
     );
+    alarm(
+      'IngestDeadLetterAlarm',
+      'S3 events the ingest function gave up on (the files were not scored).',
+      ingestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }),
+    );
     for (const [name, fn] of Object.entries(this.functions)) {
       const id = `${name[0].toUpperCase()}${name.slice(1)}ErrorsAlarm`;
       alarm(id, `The ${name} function failed.`, fn.metricErrors({ statistic: 'Sum', period: fiveMinutes }));
@@ -191,6 +232,10 @@ export class PynomalyStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: `Messages that failed ${maxReceives} times.`,
       value: deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'IngestDeadLetterQueueUrl', {
+      description: 'S3 events the ingest function could not handle.',
+      value: ingestDeadLetterQueue.queueUrl,
     });
   }
 }

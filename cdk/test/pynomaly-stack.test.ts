@@ -111,6 +111,40 @@ test('the data bucket is encrypted, versioned, private and TLS only', () => {
   });
 });
 
+test('S3 events the ingest function fails on go to a dead-letter queue', () => {
+  template.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'pynomaly-ingest-dlq', SqsManagedSseEnabled: true });
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    FunctionName: 'pynomaly-ingest',
+    DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngestDeadLetterQueue'), 'Arn'] } },
+  });
+  expect(actionsOf(template, 'pynomaly-ingest')).toContain('sqs:SendMessage');
+});
+
+test('old object versions and abandoned uploads expire', () => {
+  template.hasResourceProperties('AWS::S3::Bucket', {
+    LifecycleConfiguration: {
+      Rules: [
+        Match.objectLike({
+          Status: 'Enabled',
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+        }),
+      ],
+    },
+  });
+});
+
+test('API access logs go to a log group kept for a year', () => {
+  template.hasResourceProperties('AWS::Logs::LogGroup', {
+    LogGroupName: '/aws/apigateway/pynomaly-api',
+    RetentionInDays: 365,
+  });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+    StageName: '$default',
+    AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HttpApiAccessLogs'), 'Arn'] } },
+  });
+});
+
 test('only incoming/ notifies the ingest function', () => {
   template.hasResourceProperties('Custom::S3BucketNotifications', {
     NotificationConfiguration: {
@@ -157,8 +191,8 @@ test('a JWT issuer adds a JWT authorizer on the default route', () => {
   withJwt.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default', AuthorizationType: 'JWT' });
 });
 
-test('alarms on the dead-letter queue and on each function', () => {
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+test('alarms on both dead-letter queues and on each function', () => {
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     Namespace: 'AWS/SQS',
     MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -180,7 +214,7 @@ test('alarms on the dead-letter queue and on each function', () => {
 });
 
 test('the outputs a user needs', () => {
-  for (const name of ['ApiUrl', 'DataBucketName', 'JobsTableName', 'JobsQueueUrl', 'DeadLetterQueueUrl']) {
+  for (const name of ['ApiUrl', 'DataBucketName', 'JobsTableName', 'JobsQueueUrl', 'DeadLetterQueueUrl', 'IngestDeadLetterQueueUrl']) {
     template.hasOutput(name, {});
   }
 });

@@ -31,6 +31,9 @@ mock_provider "aws" {
       invoke_arn = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:pynomaly/invocations"
     }
   }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/pynomaly-api" }
+  }
   mock_resource "aws_apigatewayv2_api" {
     defaults = { execution_arn = "arn:aws:execute-api:us-east-1:123456789012:abc123" }
   }
@@ -70,6 +73,14 @@ run "stack" {
   assert {
     condition     = length(aws_cloudwatch_metric_alarm.function_errors) == 3
     error_message = "an error alarm per function"
+  }
+  assert {
+    condition     = one(aws_lambda_function.function["ingest"].dead_letter_config).target_arn == aws_sqs_queue.ingest_dead_letter.arn && length(aws_lambda_function.function["api"].dead_letter_config) == 0
+    error_message = "S3 events the ingest function fails on go to its dead-letter queue"
+  }
+  assert {
+    condition     = one(aws_apigatewayv2_stage.default.access_log_settings).destination_arn == aws_cloudwatch_log_group.api_access.arn && aws_cloudwatch_log_group.api_access.retention_in_days == 365
+    error_message = "API access logs go to a log group kept for a year"
   }
   assert {
     condition     = length(aws_apigatewayv2_authorizer.jwt) == 0 && aws_apigatewayv2_route.default.authorization_type == "NONE"
