@@ -320,27 +320,33 @@ resource "aws_lambda_permission" "api_from_gateway" {
 
 # --- Alarms. ----------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "dead_letter" {
-  alarm_name          = "${var.name}-dead-letter"
-  alarm_description   = "Messages reached the dead-letter queue (their jobs say why)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+locals {
+  dead_letter_queues = {
+    jobs = {
+      alarm       = "${var.name}-dead-letter"
+      description = "Messages reached the dead-letter queue (their jobs say why)."
+      queue       = aws_sqs_queue.dead_letter.name
+    }
+    ingest = {
+      alarm       = "${var.name}-ingest-dead-letter"
+      description = "S3 events the ingest function gave up on (the files were not scored)."
+      queue       = aws_sqs_queue.ingest_dead_letter.name
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "ingest_dead_letter" {
-  alarm_name          = "${var.name}-ingest-dead-letter"
-  alarm_description   = "S3 events the ingest function gave up on (the files were not scored)."
+moved {
+  from = aws_cloudwatch_metric_alarm.dead_letter
+  to   = aws_cloudwatch_metric_alarm.dead_letter["jobs"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letter" {
+  for_each            = local.dead_letter_queues
+  alarm_name          = each.value.alarm
+  alarm_description   = each.value.description
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.ingest_dead_letter.name }
+  dimensions          = { QueueName = each.value.queue }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
