@@ -147,6 +147,22 @@ resource "aws_iam_role_policy_attachment" "logs" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 }
 
+locals {
+  send_jobs = { sid = "SendJobs", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.jobs.arn] }
+  queue_access = {
+    api = [local.send_jobs]
+    batch = [{
+      sid       = "ConsumeJobs"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+      resources = [aws_sqs_queue.jobs.arn]
+    }]
+    ingest = [
+      local.send_jobs,
+      { sid = "DeadLetters", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.ingest_dead_letter.arn] },
+    ]
+  }
+}
+
 data "aws_iam_policy_document" "function" {
   for_each = local.functions
   statement {
@@ -159,28 +175,14 @@ data "aws_iam_policy_document" "function" {
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.jobs.arn]
   }
+  # Queue access differs per function: api and ingest send jobs, ingest also sends its failed
+  # S3 events to its dead-letter queue, batch consumes.
   dynamic "statement" {
-    for_each = each.key == "batch" ? [] : [1]
+    for_each = local.queue_access[each.key]
     content {
-      sid       = "SendJobs"
-      actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.jobs.arn]
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "ingest" ? [1] : []
-    content {
-      sid       = "DeadLetters"
-      actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.ingest_dead_letter.arn]
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "batch" ? [1] : []
-    content {
-      sid       = "ConsumeJobs"
-      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
-      resources = [aws_sqs_queue.jobs.arn]
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 }
@@ -321,53 +323,69 @@ resource "aws_lambda_permission" "api_from_gateway" {
 # --- Alarms. ----------------------------------------------------------------------------
 
 locals {
-  dead_letter_queues = {
-    jobs = {
-      alarm       = "${var.name}-dead-letter"
-      description = "Messages reached the dead-letter queue (their jobs say why)."
-      queue       = aws_sqs_queue.dead_letter.name
-    }
-    ingest = {
-      alarm       = "${var.name}-ingest-dead-letter"
-      description = "S3 events the ingest function gave up on (the files were not scored)."
-      queue       = aws_sqs_queue.ingest_dead_letter.name
-    }
-  }
+  # Every alarm fires on any value above zero over five minutes.
+  alarms = merge(
+    {
+      dead-letter = {
+        description = "Messages reached the dead-letter queue (their jobs say why)."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.dead_letter.name }
+        statistic   = "Maximum"
+      }
+      ingest-dead-letter = {
+        description = "S3 events the ingest function gave up on (the files were not scored)."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.ingest_dead_letter.name }
+        statistic   = "Maximum"
+      }
+    },
+    {
+      for name, _ in local.functions : "${name}-errors" => {
+        description = "The ${name} function failed."
+        namespace   = "AWS/Lambda"
+        metric      = "Errors"
+        dimensions  = { FunctionName = aws_lambda_function.function[name].function_name }
+        statistic   = "Sum"
+      }
+    },
+  )
+}
+
+resource "aws_cloudwatch_metric_alarm" "alarm" {
+  for_each            = local.alarms
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+}
+
+# Alarms of earlier versions keep their place in existing state.
+moved {
+  from = aws_cloudwatch_metric_alarm.dead_letter
+  to   = aws_cloudwatch_metric_alarm.alarm["dead-letter"]
 }
 
 moved {
-  from = aws_cloudwatch_metric_alarm.dead_letter
-  to   = aws_cloudwatch_metric_alarm.dead_letter["jobs"]
+  from = aws_cloudwatch_metric_alarm.function_errors["api"]
+  to   = aws_cloudwatch_metric_alarm.alarm["api-errors"]
 }
 
-resource "aws_cloudwatch_metric_alarm" "dead_letter" {
-  for_each            = local.dead_letter_queues
-  alarm_name          = each.value.alarm
-  alarm_description   = each.value.description
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value.queue }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+moved {
+  from = aws_cloudwatch_metric_alarm.function_errors["batch"]
+  to   = aws_cloudwatch_metric_alarm.alarm["batch-errors"]
 }
 
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each            = local.functions
-  alarm_name          = "${var.name}-${each.key}-errors"
-  alarm_description   = "The ${each.key} function failed."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+moved {
+  from = aws_cloudwatch_metric_alarm.function_errors["ingest"]
+  to   = aws_cloudwatch_metric_alarm.alarm["ingest-errors"]
 }

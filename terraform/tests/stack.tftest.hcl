@@ -71,7 +71,7 @@ run "stack" {
     error_message = "the bucket is private"
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.function_errors) == 3
+    condition     = length([for k, a in aws_cloudwatch_metric_alarm.alarm : k if a.metric_name == "Errors"]) == 3
     error_message = "an error alarm per function"
   }
   assert {
