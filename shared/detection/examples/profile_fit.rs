@@ -4,6 +4,9 @@
 use ndarray::Array2;
 use pynomaly_detection::{AlgorithmParams, Model};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, file, algorithm, rest @ ..] = args.as_slice() else {

@@ -366,4 +366,31 @@ mod tests {
             assert_eq!(p.name(), info.name);
         }
     }
+
+    #[test]
+    fn every_algorithm_rejects_non_finite_values_naming_the_cell() {
+        // Several detectors fold this check into their first pass over the data (a NaN or
+        // infinity makes a column sum non-finite), so each must still name the cell.
+        for info in ALGORITHMS {
+            let params = AlgorithmParams::default_for(info.name).unwrap();
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut data =
+                    ndarray::Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 3) % 11) as f64);
+                data[[17, 2]] = bad;
+                let err = params.fit(data.view(), 0).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        crate::DetectionError::NonFinite {
+                            row: 17,
+                            column: 2,
+                            ..
+                        }
+                    ),
+                    "{} with {bad}: {err}",
+                    info.name
+                );
+            }
+        }
+    }
 }

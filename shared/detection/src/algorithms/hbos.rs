@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector, score_rows};
 use crate::error::{Result, invalid};
-use crate::stats::check_data;
+use crate::stats::{check_shape, check_sums};
 
 /// Parameters of HBOS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,18 +123,22 @@ fn fit_histograms(
     data: ArrayView2<'_, f64>,
     n_bins: usize,
     alpha: f64,
-) -> (Vec<Histogram>, Vec<f64>) {
+) -> Result<(Vec<Histogram>, Vec<f64>)> {
     let data = data.as_standard_layout();
     let (n, d) = data.dim();
     let flat = data.as_slice().unwrap_or(&[]);
     let mut lo = vec![f64::INFINITY; d];
     let mut hi = vec![f64::NEG_INFINITY; d];
+    let mut sums = vec![0.0; d];
     for row in flat.chunks_exact(d) {
-        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
-            *l = l.min(v);
-            *h = h.max(v);
+        for (((l, h), s), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(&mut sums).zip(row) {
+            // Plain comparisons: `f64::min` pays for NaN rules, and the sums rule NaN out.
+            *l = if v < *l { v } else { *l };
+            *h = if v > *h { v } else { *h };
+            *s += v;
         }
     }
+    check_sums(data.view(), &sums)?;
     for (l, h) in lo.iter_mut().zip(hi.iter_mut()) {
         if *l == *h {
             // numpy widens a zero-width range by 0.5 on each side.
@@ -147,6 +151,9 @@ fn fit_histograms(
         .zip(&hi)
         .map(|(l, h)| (h - l) / n_bins as f64)
         .collect();
+    // The bin of a value is first guessed with a multiplication (a division per value
+    // costs several times more), then corrected against the actual edges, as numpy does.
+    let inverse_width: Vec<f64> = width.iter().map(|w| 1.0 / w).collect();
     let edges: Vec<f64> = (0..d)
         .flat_map(|j| (0..=n_bins).map(move |b| (j, b)))
         .map(|(j, b)| lo[j] + width[j] * b as f64)
@@ -156,15 +163,12 @@ fn fit_histograms(
     for (row, bins) in flat.chunks_exact(d).zip(digitized.chunks_exact_mut(d)) {
         for (j, (&v, slot)) in row.iter().zip(bins.iter_mut()).enumerate() {
             let e = &edges[j * (n_bins + 1)..(j + 1) * (n_bins + 1)];
-            let mut bin = (((v - lo[j]) / width[j]) as usize).min(n_bins - 1);
-            // Rounding can put a value one bin off its edges; numpy compares with edges.
-            if bin > 0 && v < e[bin] {
-                bin -= 1;
-            } else if bin + 1 < n_bins && v >= e[bin + 1] {
-                bin += 1;
-            }
+            let mut bin = (((v - lo[j]) * inverse_width[j]) as usize).min(n_bins - 1);
+            bin -= usize::from(bin > 0 && v < e[bin]);
+            bin += usize::from(bin + 1 < n_bins && v >= e[bin + 1]);
             counts[j * n_bins + bin] += 1;
-            *slot = (if bin > 0 && v == e[bin] { bin - 1 } else { bin }) as u16;
+            // `digitize(right=True)`: a value exactly on an inner edge scores in the bin below.
+            *slot = (bin - usize::from(bin > 0 && v == e[bin])) as u16;
         }
     }
     let histograms: Vec<Histogram> = (0..d)
@@ -178,17 +182,22 @@ fn fit_histograms(
             )
         })
         .collect();
+    // One flat table, feature-major, so scoring a row is d look-ups into one slice.
+    let table: Vec<f64> = histograms
+        .iter()
+        .flat_map(|h| h.log_density.iter().copied())
+        .collect();
     let training_scores = digitized
         .chunks_exact(d)
         .map(|bins| {
             -bins
                 .iter()
-                .zip(&histograms)
-                .map(|(&b, h)| h.log_density[b as usize])
+                .enumerate()
+                .map(|(j, &b)| table[j * n_bins + b as usize])
                 .sum::<f64>()
         })
         .collect();
-    (histograms, training_scores)
+    Ok((histograms, training_scores))
 }
 
 impl Detector for HbosParams {
@@ -218,8 +227,8 @@ impl Detector for HbosParams {
 
     fn fit(&self, data: ArrayView2<'_, f64>, _seed: u64) -> Result<Fitted<FittedHbos>> {
         self.validate()?;
-        check_data(data, "hbos", 1)?;
-        let (histograms, training_scores) = fit_histograms(data, self.n_bins, self.alpha);
+        check_shape(data, "hbos", 1)?;
+        let (histograms, training_scores) = fit_histograms(data, self.n_bins, self.alpha)?;
         let model = FittedHbos {
             histograms,
             tol: self.tol,

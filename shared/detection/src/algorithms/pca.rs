@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector};
 use crate::error::{Result, invalid};
-use crate::stats::check_data;
+use crate::stats::{check_shape, check_sums};
 
 /// Parameters of PCA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,10 +64,12 @@ impl Detector for PcaParams {
 
     fn fit(&self, data: ArrayView2<'_, f64>, _seed: u64) -> Result<Fitted<FittedPca>> {
         self.validate()?;
-        check_data(data, "pca", 2)?;
+        check_shape(data, "pca", 2)?;
         let (n, d) = data.dim();
+        let (mean, scale) = column_mean_std(data);
+        check_sums(data, &mean)?;
         let (mean, scale) = if self.standardization {
-            column_mean_std(data)
+            (mean, scale)
         } else {
             (vec![0.0; d], vec![1.0; d])
         };
@@ -180,13 +182,16 @@ const BLOCK: usize = 1024;
 
 /// Standardises row-major `rows` (`d` values each) into a new matrix.
 fn standardise(rows: &[f64], d: usize, mean: &[f64], scale: &[f64]) -> Array2<f64> {
+    // Multiply by the reciprocal: a division per value costs several times more, and the
+    // result differs in the last bit at most.
+    let inverse: Vec<f64> = scale.iter().map(|s| 1.0 / s).collect();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows.chunks_exact(d) {
         out.extend(
             row.iter()
                 .zip(mean)
-                .zip(scale)
-                .map(|((x, m), s)| (x - m) / s),
+                .zip(&inverse)
+                .map(|((x, m), s)| (x - m) * s),
         );
     }
     Array2::from_shape_vec((rows.len() / d.max(1), d), out).unwrap_or_default()
@@ -196,29 +201,35 @@ impl FittedPca {
     /// Scores standardised rows. `‖x − v‖² = ‖x‖² − 2 x·v + ‖v‖²`, so all the distances
     /// come from one matrix product (`X Vᵀ`) instead of a loop per component.
     fn score_standardised(&self, x: ArrayView2<'_, f64>) -> Vec<f64> {
-        let projections = x.dot(&self.components.t());
+        let mut projections = x.dot(&self.components.t());
         let component_norms: Vec<f64> = self
             .components
             .rows()
             .into_iter()
             .map(|v| v.dot(&v))
             .collect();
+        let inverse_weights: Vec<f64> = self.weights.iter().map(|w| 1.0 / w).collect();
         let c = self.weights.len();
-        let (Some(xs), Some(ps)) = (x.as_slice(), projections.as_slice()) else {
+        let (Some(xs), Some(ps)) = (x.as_slice(), projections.as_slice_mut()) else {
             return vec![0.0; x.nrows()];
         };
         if c == 0 {
             return vec![0.0; x.nrows()];
         }
         xs.chunks_exact(x.ncols().max(1))
-            .zip(ps.chunks_exact(c))
-            .map(|(row, proj)| {
+            .zip(ps.chunks_exact_mut(c))
+            .map(|(row, distances)| {
                 let x2: f64 = row.iter().map(|v| v * v).sum();
-                proj.iter()
+                // Distances first, in place (a loop without a running sum vectorises),
+                // then their sum.
+                for ((p, v2), w) in distances
+                    .iter_mut()
                     .zip(&component_norms)
-                    .zip(&self.weights)
-                    .map(|((p, v2), w)| (x2 - 2.0 * p + v2).max(0.0).sqrt() / w)
-                    .sum()
+                    .zip(&inverse_weights)
+                {
+                    *p = (x2 - 2.0 * *p + v2).max(0.0).sqrt() * w;
+                }
+                distances.iter().sum::<f64>()
             })
             .collect()
     }
