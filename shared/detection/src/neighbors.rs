@@ -103,6 +103,11 @@ impl Candidates {
         }
     }
 
+    fn reset(&mut self, k: usize) {
+        self.k = k;
+        self.items.clear();
+    }
+
     #[inline]
     fn worst(&self) -> f64 {
         if self.items.len() < self.k {
@@ -131,6 +136,14 @@ impl Candidates {
         }
         self.items[i] = (d2, position);
     }
+}
+
+/// Every training row's nearest neighbours, from [`NeighborIndex::training_neighbours`].
+pub(crate) struct TrainingNeighbours {
+    /// Neighbour positions of position `p`: `positions[p * k..(p + 1) * k]`, nearest first.
+    pub positions: Vec<u32>,
+    /// Their distances, in the same layout.
+    pub distances: Vec<f64>,
 }
 
 #[inline(always)]
@@ -345,8 +358,14 @@ impl NeighborIndex {
                         }
                     }
                 } else {
+                    // Most rows of a leaf are farther than the k-th best: one comparison
+                    // against a cached bound rules them out without a call.
+                    let mut worst = best.worst();
                     for (k, &d2) in acc.iter().enumerate() {
-                        best.push(d2, n.start + k as u32);
+                        if d2 < worst {
+                            best.push(d2, n.start + k as u32);
+                            worst = best.worst();
+                        }
                     }
                 }
             }
@@ -377,26 +396,104 @@ impl NeighborIndex {
 
     /// The `k` nearest rows of `q` (original coordinates).
     fn knn(&self, q: &[f64], k: usize) -> (Vec<usize>, Vec<f64>) {
-        let k = k.min(self.order.len());
         let mut best = Candidates::new(k);
-        if k > 0 {
-            let t = self.tree_coordinates(q);
-            let (lo, hi) = self.bounds.split_at(self.dims);
-            let mut offsets: Vec<f64> = t
-                .iter()
-                .zip(lo.iter().zip(hi))
-                .map(|(&x, (&l, &h))| {
-                    let d = (l - x).max(x - h).max(0.0);
-                    d * d
-                })
-                .collect();
-            let bound = offsets.iter().sum();
-            self.search(0, (q, &t), &mut best, &mut offsets, bound);
-        }
+        let mut offsets = Vec::with_capacity(self.dims);
+        let t = self.tree_coordinates(q);
+        self.search_from_root(q, &t, k, &mut best, &mut offsets);
         best.items
             .iter()
             .map(|&(d2, p)| (self.order[p as usize] as usize, d2.sqrt()))
             .unzip()
+    }
+
+    /// Fills `best` with the `k` nearest positions of `q` (`t`: `q` in tree coordinates);
+    /// `best` and `offsets` are scratch space reused across queries.
+    fn search_from_root(
+        &self,
+        q: &[f64],
+        t: &[f64],
+        k: usize,
+        best: &mut Candidates,
+        offsets: &mut Vec<f64>,
+    ) {
+        let k = k.min(self.order.len());
+        best.reset(k);
+        if k == 0 {
+            return;
+        }
+        let (lo, hi) = self.bounds.split_at(self.dims);
+        offsets.clear();
+        offsets.extend(t.iter().zip(lo.iter().zip(hi)).map(|(&x, (&l, &h))| {
+            let d = (l - x).max(x - h).max(0.0);
+            d * d
+        }));
+        let bound = offsets.iter().sum();
+        self.search(0, (q, t), best, offsets, bound);
+    }
+
+    /// The `k` nearest neighbours of every training row, not counting the row itself
+    /// (scikit-learn's `kneighbors()` without `X`), in parallel.
+    ///
+    /// Results are flat and in tree order (position `p` is training row `row_at(p)`, its
+    /// neighbours are positions too): no allocation per row, and consecutive queries
+    /// touch the same leaves.
+    pub(crate) fn training_neighbours(&self, k: usize) -> TrainingNeighbours {
+        const CHUNK: usize = 256;
+        let n = self.order.len();
+        let k = k.min(n.saturating_sub(1));
+        let mut positions = vec![0u32; n * k];
+        let mut distances = vec![0.0; n * k];
+        if k > 0 {
+            positions
+                .par_chunks_mut(CHUNK * k)
+                .zip(distances.par_chunks_mut(CHUNK * k))
+                .enumerate()
+                .for_each_init(
+                    || (Candidates::new(k + 1), Vec::with_capacity(self.dims)),
+                    |(best, offsets), (chunk, (positions, distances))| {
+                        let rows = positions
+                            .chunks_exact_mut(k)
+                            .zip(distances.chunks_exact_mut(k));
+                        for (r, (positions, distances)) in rows.enumerate() {
+                            let p = chunk * CHUNK + r;
+                            let q = &self.points[p * self.dims..(p + 1) * self.dims];
+                            let t = if self.rotated {
+                                &self.rotated_points[p * self.dims..(p + 1) * self.dims]
+                            } else {
+                                q
+                            };
+                            self.search_from_root(q, t, k + 1, best, offsets);
+                            // Leave the row itself out; among identical rows it may not
+                            // have been kept, and then the farthest candidate goes.
+                            let items = &best.items;
+                            let own = items
+                                .iter()
+                                .position(|&(_, o)| o as usize == p)
+                                .unwrap_or(items.len() - 1);
+                            let others = items[..own].iter().chain(&items[own + 1..]);
+                            for ((slot, distance), &(d2, o)) in
+                                positions.iter_mut().zip(distances.iter_mut()).zip(others)
+                            {
+                                *slot = o;
+                                *distance = d2.sqrt();
+                            }
+                        }
+                    },
+                );
+        }
+        TrainingNeighbours {
+            positions,
+            distances,
+        }
+    }
+
+    /// Values given per tree position, put back in training-row order.
+    pub(crate) fn to_row_order<T: Copy + Default>(&self, by_position: &[T]) -> Vec<T> {
+        let mut out = vec![T::default(); by_position.len()];
+        for (&row, &value) in self.order.iter().zip(by_position) {
+            out[row as usize] = value;
+        }
+        out
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -418,37 +515,14 @@ impl NeighborIndex {
         self.knn(row, k)
     }
 
-    /// The `k` nearest training rows of training row `i`, not counting `i` itself
-    /// (scikit-learn's `kneighbors()` without `X`).
+    /// The `k` nearest training rows of training row `i`, not counting `i` itself.
+    #[cfg(test)]
     pub(crate) fn query_training(&self, i: usize, k: usize) -> (Vec<usize>, Vec<f64>) {
         let (mut idx, mut dist) = self.knn(self.point(i), k + 1);
         let drop = idx.iter().position(|&j| j == i).unwrap_or(idx.len() - 1);
         idx.remove(drop);
         dist.remove(drop);
         (idx, dist)
-    }
-
-    /// `query_training` for every training row, in parallel, returned in row order.
-    /// Rows are visited in tree order, so consecutive queries touch the same leaves.
-    pub(crate) fn query_all_training<T: Send>(
-        &self,
-        k: usize,
-        map: impl Fn(Vec<usize>, Vec<f64>) -> T + Sync + Send,
-    ) -> Vec<T> {
-        let by_position: Vec<(u32, T)> = self
-            .order
-            .par_iter()
-            .with_min_len(64)
-            .map(|&i| {
-                let (idx, dist) = self.query_training(i as usize, k);
-                (i, map(idx, dist))
-            })
-            .collect();
-        let mut slots: Vec<Option<T>> = (0..self.order.len()).map(|_| None).collect();
-        for (i, value) in by_position {
-            slots[i as usize] = Some(value);
-        }
-        slots.into_iter().flatten().collect()
     }
 
     /// Per-feature share of the squared distance between `row` and its `k` nearest
@@ -611,9 +685,14 @@ mod tests {
                 (((i * 7919 + j * 104_729) % 1013) as f64 / 41.0).cos() * (j % 4 + 1) as f64
             });
             let index = NeighborIndex::build(data.view()).unwrap();
-            let all = index.query_all_training(4, |idx, dist| (idx, dist));
+            let all = index.training_neighbours(4);
             for i in (0..900).step_by(29) {
-                let (idx, dist) = &all[i];
+                let p = index.position[i] as usize;
+                let idx: Vec<usize> = all.positions[p * 4..(p + 1) * 4]
+                    .iter()
+                    .map(|&o| index.order[o as usize] as usize)
+                    .collect();
+                let dist = &all.distances[p * 4..(p + 1) * 4];
                 assert!(!idx.contains(&i));
                 let mut expected: Vec<f64> = (0..900)
                     .filter(|&j| j != i)
@@ -624,7 +703,7 @@ mod tests {
                     .collect();
                 expected.sort_by(f64::total_cmp);
                 expected.truncate(4);
-                assert_eq!(dist, &expected, "dims {dims}, row {i}");
+                assert_eq!(dist, &expected[..], "dims {dims}, row {i}");
             }
         }
     }

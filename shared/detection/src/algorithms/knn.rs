@@ -6,6 +6,7 @@
 //! Explanation: each feature's share of the squared distances to the k neighbours.
 
 use ndarray::{ArrayView1, ArrayView2};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector, score_rows};
@@ -84,8 +85,13 @@ impl Detector for KnnParams {
         let index = NeighborIndex::build(data)?;
         let k = self.n_neighbors;
         let method = self.method;
-        let training_scores =
-            index.query_all_training(k, |_, mut dist| aggregate(method, &mut dist));
+        let mut neighbours = index.training_neighbours(k);
+        let by_position: Vec<f64> = neighbours
+            .distances
+            .par_chunks_mut(k)
+            .map(|distances| aggregate(method, distances))
+            .collect();
+        let training_scores = index.to_row_order(&by_position);
         Ok(Fitted {
             model: FittedKnn {
                 index,

@@ -43,21 +43,38 @@ pub struct FittedLof {
     lrd: Vec<f64>,
 }
 
-impl FittedLof {
-    fn lrd_of(&self, neighbours: &[usize], distances: &[f64]) -> f64 {
-        let reach: f64 = neighbours
-            .iter()
-            .zip(distances)
-            .map(|(&o, &d)| d.max(self.k_distance[o]))
-            .sum();
-        1.0 / (reach / neighbours.len() as f64 + 1e-10)
-    }
+/// Local reachability density from the neighbours' ids (rows or tree positions, whichever
+/// `k_distance` is indexed by) and distances.
+fn lrd<I: Copy>(
+    neighbours: &[I],
+    id: impl Fn(I) -> usize,
+    distances: &[f64],
+    k_distance: &[f64],
+) -> f64 {
+    let reach: f64 = neighbours
+        .iter()
+        .zip(distances)
+        .map(|(&o, &d)| d.max(k_distance[id(o)]))
+        .sum();
+    1.0 / (reach / neighbours.len() as f64 + 1e-10)
+}
 
+/// LOF: the neighbours' mean lrd over the row's own.
+fn lof<I: Copy>(
+    neighbours: &[I],
+    id: impl Fn(I) -> usize + Copy,
+    distances: &[f64],
+    (k_distance, lrds): (&[f64], &[f64]),
+) -> f64 {
+    let own = lrd(neighbours, id, distances, k_distance);
+    let mean_neighbour: f64 =
+        neighbours.iter().map(|&o| lrds[id(o)]).sum::<f64>() / neighbours.len() as f64;
+    mean_neighbour / own
+}
+
+impl FittedLof {
     fn lof_of(&self, neighbours: &[usize], distances: &[f64]) -> f64 {
-        let own = self.lrd_of(neighbours, distances);
-        let mean_neighbour: f64 =
-            neighbours.iter().map(|&o| self.lrd[o]).sum::<f64>() / neighbours.len() as f64;
-        mean_neighbour / own
+        lof(neighbours, |o| o, distances, (&self.k_distance, &self.lrd))
     }
 }
 
@@ -73,26 +90,29 @@ impl Detector for LofParams {
         check_data(data, "lof", 2)?;
         let k = self.n_neighbors.min(data.nrows() - 1);
         let index = NeighborIndex::build(data)?;
-        let neighbourhoods: Vec<(Vec<usize>, Vec<f64>)> =
-            index.query_all_training(k, |idx, dist| (idx, dist));
-        let k_distance: Vec<f64> = neighbourhoods
-            .iter()
-            .map(|(_, d)| d.last().copied().unwrap_or(0.0))
-            .collect();
-        let mut model = FittedLof {
-            index,
-            n_neighbors: k,
-            k_distance,
-            lrd: Vec::new(),
+        // Everything in tree order (see `training_neighbours`), back to rows at the end.
+        let as_index = |p: u32| p as usize;
+        let neighbours = index.training_neighbours(k);
+        let by_position = || {
+            neighbours
+                .positions
+                .par_chunks(k)
+                .zip(neighbours.distances.par_chunks(k))
         };
-        model.lrd = neighbourhoods
-            .par_iter()
-            .map(|(idx, dist)| model.lrd_of(idx, dist))
+        let k_distance: Vec<f64> = neighbours.distances.chunks(k).map(|d| d[k - 1]).collect();
+        let lrd: Vec<f64> = by_position()
+            .map(|(positions, distances)| lrd(positions, as_index, distances, &k_distance))
             .collect();
-        let training_scores = neighbourhoods
-            .par_iter()
-            .map(|(idx, dist)| model.lof_of(idx, dist))
+        let scores: Vec<f64> = by_position()
+            .map(|(positions, distances)| lof(positions, as_index, distances, (&k_distance, &lrd)))
             .collect();
+        let model = FittedLof {
+            n_neighbors: k,
+            k_distance: index.to_row_order(&k_distance),
+            lrd: index.to_row_order(&lrd),
+            index,
+        };
+        let training_scores = model.index.to_row_order(&scores);
         Ok(Fitted {
             model,
             training_scores,
