@@ -28,6 +28,9 @@ use crate::error::{DetectionError, Result};
 /// Most rows in a leaf.
 const LEAF_SIZE: usize = 16;
 
+/// Rows sampled to choose the split axis of a large node.
+const SPREAD_SAMPLE: usize = 256;
+
 /// Marks a leaf whose rows are all identical.
 const IDENTICAL_ROWS: u32 = u32::MAX;
 
@@ -253,24 +256,29 @@ impl NeighborIndex {
             right_min: 0.0,
         });
         let dims = self.dims;
-        let mut lo = vec![f64::INFINITY; dims];
-        let mut hi = vec![f64::NEG_INFINITY; dims];
-        for &i in order.iter() {
-            for (j, &v) in data.row(i as usize).iter().enumerate() {
-                lo[j] = lo[j].min(v);
-                hi[j] = hi[j].max(v);
-            }
-        }
         if id == 0 {
+            let (lo, hi) = extent(data, order.iter());
             self.bounds.extend_from_slice(&lo);
             self.bounds.extend_from_slice(&hi);
         }
-        let (axis, spread) = (0..dims)
-            .map(|j| (j, hi[j] - lo[j]))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((0, 0.0));
         if order.len() <= LEAF_SIZE {
             return id as u32;
+        }
+        // The split axis only steers the search's speed, not its result, so a large node
+        // picks it from a sample of its rows: the exact extent of every node would read
+        // every row once per tree level, in random order.
+        let step = (order.len() / SPREAD_SAMPLE).max(1);
+        let (lo, hi) = extent(data, order.iter().step_by(step));
+        let spread_of = |lo: &[f64], hi: &[f64]| {
+            (0..dims)
+                .map(|j| (j, hi[j] - lo[j]))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0))
+        };
+        let (mut axis, mut spread) = spread_of(&lo, &hi);
+        if spread <= 0.0 && step > 1 {
+            let (lo, hi) = extent(data, order.iter());
+            (axis, spread) = spread_of(&lo, &hi);
         }
         if spread <= 0.0 {
             // Every row here is the same point: a query needs only the first k of them.
@@ -550,6 +558,24 @@ impl NeighborIndex {
     fn training_matrix(&self) -> Array2<f64> {
         Array2::from_shape_fn((self.len(), self.dims), |(i, j)| self.point(i)[j])
     }
+}
+
+/// Per-column minimum and maximum of the given rows.
+fn extent<'a>(
+    data: ArrayView2<'_, f64>,
+    rows: impl Iterator<Item = &'a u32>,
+) -> (Vec<f64>, Vec<f64>) {
+    let dims = data.ncols();
+    let mut lo = vec![f64::INFINITY; dims];
+    let mut hi = vec![f64::NEG_INFINITY; dims];
+    for &i in rows {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(data.row(i as usize)) {
+            // Plain comparisons: the values are finite, and `f64::min` pays for NaN rules.
+            *l = if v < *l { v } else { *l };
+            *h = if v > *h { v } else { *h };
+        }
+    }
+    (lo, hi)
 }
 
 /// Mean and principal axes (eigenvectors of the covariance, largest variance first).
