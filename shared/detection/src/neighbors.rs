@@ -149,9 +149,24 @@ pub(crate) struct TrainingNeighbours {
     pub distances: Vec<f64>,
 }
 
+/// Squared Euclidean distance, summed in four independent lanes: a single running sum
+/// waits on every addition in turn, which dominated searches over 36 features.
 #[inline(always)]
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    let (chunks_a, chunks_b) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = chunks_a
+        .remainder()
+        .iter()
+        .zip(chunks_b.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    let mut lanes = [0.0f64; 4];
+    for (x, y) in chunks_a.zip(chunks_b) {
+        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += (x - y) * (x - y);
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
 }
 
 impl NeighborIndex {
@@ -167,10 +182,10 @@ impl NeighborIndex {
             });
         }
         let rotated = dims >= ROTATE_FROM_DIMS;
-        let (mean, rotation) = if rotated {
+        let (mean, rotation, tree_coordinates) = if rotated {
             principal_axes(data)
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Array2::zeros((0, 0)))
         };
         let mut index = Self {
             dims,
@@ -187,11 +202,6 @@ impl NeighborIndex {
         };
         let mut order: Vec<u32> = (0..n as u32).collect();
         if rotated {
-            let mut tree_coordinates = Array2::zeros((n, dims));
-            for (src, mut dst) in data.rows().into_iter().zip(tree_coordinates.rows_mut()) {
-                let out = dst.as_slice_mut().unwrap_or(&mut []);
-                rotate(&index.mean, &index.rotation, src.iter().copied(), out);
-            }
             index.split(tree_coordinates.view(), &mut order, 0);
             index.rotated_points = Vec::with_capacity(n * dims);
             for &i in &order {
@@ -579,7 +589,7 @@ fn extent<'a>(
 }
 
 /// Mean and principal axes (eigenvectors of the covariance, largest variance first).
-fn principal_axes(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
+fn principal_axes(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>, Array2<f64>) {
     let (n, d) = data.dim();
     let mut mean = vec![0.0; d];
     for row in data.rows() {
@@ -588,23 +598,16 @@ fn principal_axes(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
         }
     }
     mean.iter_mut().for_each(|m| *m /= n as f64);
-    let mut cov = DMatrix::<f64>::zeros(d, d);
-    let mut centred = vec![0.0; d];
-    for row in data.rows() {
-        for ((c, &v), m) in centred.iter_mut().zip(row).zip(&mean) {
-            *c = v - m;
-        }
-        for a in 0..d {
-            for b in a..d {
-                cov[(a, b)] += centred[a] * centred[b];
-            }
+    let mut centred = data.to_owned();
+    for mut row in centred.rows_mut() {
+        for (c, m) in row.iter_mut().zip(&mean) {
+            *c -= m;
         }
     }
-    for a in 0..d {
-        for b in 0..a {
-            cov[(a, b)] = cov[(b, a)];
-        }
-    }
+    // Matrix products (blocked and vectorised by `matrixmultiply`) rather than a loop
+    // per row: the covariance and the rotation were a fifth of a 36-feature fit.
+    let gram = centred.t().dot(&centred);
+    let cov = DMatrix::<f64>::from_fn(d, d, |a, b| gram[[a, b]]);
     let eig = SymmetricEigen::new(cov);
     let mut axes: Vec<usize> = (0..d).collect();
     axes.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
@@ -618,7 +621,10 @@ fn principal_axes(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
             .map(|k| if k / d == k % d { 1.0 } else { 0.0 })
             .collect();
     }
-    (mean, rotation)
+    let axes = ArrayView2::from_shape((d, d), &rotation)
+        .map_or_else(|_| Array2::eye(d), |r| r.t().to_owned());
+    let rotated = centred.dot(&axes);
+    (mean, rotation, rotated)
 }
 
 /// `out = R (x − mean)`.
