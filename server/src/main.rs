@@ -24,6 +24,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    limit_matrix_product_threads();
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,6 +34,19 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `matrixmultiply` (behind ndarray's matrix products) starts threads of its own — a
+/// dependency of augurs turns its `threading` feature on — so a `--threads 1` run (and
+/// `bench`'s one-thread column) would still multiply on every core, while its idle
+/// workers spin. Parallelism here is rayon's alone: one thread per matrix product unless
+/// MATMUL_NUM_THREADS says otherwise.
+#[allow(unsafe_code)]
+fn limit_matrix_product_threads() {
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        // SAFETY: the first thing `main` does, before any other thread exists.
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
     }
 }
 

@@ -1,5 +1,6 @@
 //! Fits one detector repeatedly on a labelled CSV, on one thread, for profiling:
-//! `cargo run --release --example profile_fit -- FILE ALGORITHM [REPEATS]`.
+//! `MATMUL_NUM_THREADS=1 cargo run --profile profiling --example profile_fit -- FILE ALGORITHM [REPEATS]`
+//! (the variable keeps matrix products on one thread, as the `pynomaly` binary does).
 
 use ndarray::Array2;
 use pynomaly_detection::{AlgorithmParams, Model};
