@@ -16,6 +16,8 @@ locals {
     PYNOMALY_MAX_RECEIVES  = tostring(var.max_receives)
     PYNOMALY_INGEST_TENANT = var.ingest_tenant
     PYNOMALY_CHUNK_BYTES   = tostring(var.chunk_bytes)
+    # Matrix products on the invoking thread (matrixmultiply's own pool would spin).
+    MATMUL_NUM_THREADS = "1"
   }
 }
 

@@ -128,6 +128,8 @@ export class PynomalyStack extends Stack {
       PYNOMALY_MAX_RECEIVES: String(maxReceives),
       PYNOMALY_INGEST_TENANT: ingestTenant,
       PYNOMALY_CHUNK_BYTES: String(chunkBytes),
+      // Matrix products on the invoking thread (matrixmultiply's own pool would spin).
+      MATMUL_NUM_THREADS: '1',
     };
     const makeFunction = (name: FunctionName): lambda.Function => {
       const zip = path.join(props.lambdaDir, `pynomaly-${name}`, 'bootstrap.zip');

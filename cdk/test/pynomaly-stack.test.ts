@@ -49,7 +49,7 @@ test('three Rust functions on provided.al2023, arm64, bootstrap', () => {
       TracingConfig: { Mode: 'Active' },
       LoggingConfig: { LogFormat: 'JSON' },
       Environment: {
-        Variables: Match.objectLike({ PYNOMALY_STORE: 'aws', PYNOMALY_MAX_RECEIVES: '5', PYNOMALY_CHUNK_BYTES: '8388608' }),
+        Variables: Match.objectLike({ PYNOMALY_STORE: 'aws', PYNOMALY_MAX_RECEIVES: '5', PYNOMALY_CHUNK_BYTES: '8388608', MATMUL_NUM_THREADS: '1' }),
       },
     });
   }

@@ -66,35 +66,41 @@ impl Detector for PcaParams {
         self.validate()?;
         check_shape(data, "pca", 2)?;
         let (n, d) = data.dim();
-        let (mean, scale) = column_mean_std(data);
-        check_sums(data, &mean)?;
-        let (mean, scale) = if self.standardization {
-            (mean, scale)
-        } else {
-            (vec![0.0; d], vec![1.0; d])
-        };
-        // Covariance of the re-centred standardised data (scikit-learn's PCA centres
-        // again): XᵀX − n·c·cᵀ, accumulated block by block without a copy of X.
-        let mut cov = Array2::<f64>::zeros((d, d));
-        let mut centre = vec![0.0; d];
-        let data_std = data.as_standard_layout();
-        let flat = data_std.as_slice().unwrap_or(&[]);
+        let data = data.as_standard_layout();
+        let flat = data.as_slice().unwrap_or(&[]);
+        let mut mean = vec![0.0; d];
+        for row in flat.chunks_exact(d) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        check_sums(data.view(), &mean)?;
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        // One more pass: the Gram matrix of the centred rows, block by block without a copy
+        // of X. Its diagonal gives the variances (scikit-learn's scaler: population
+        // deviation, zero → 1), and the covariance of the standardised data is the same
+        // matrix scaled — no separate variance pass, no standardised copy.
+        let mut gram = Array2::<f64>::zeros((d, d));
+        let unit = vec![1.0; d];
         for rows in flat.chunks(BLOCK * d) {
-            let block = standardise(rows, d, &mean, &scale);
-            for row in block.rows() {
-                for (c, v) in centre.iter_mut().zip(row) {
-                    *c += v;
-                }
-            }
-            general_mat_mul(1.0, &block.t(), &block, 1.0, &mut cov);
+            let block = standardise(rows, d, &mean, &unit);
+            general_mat_mul(1.0, &block.t(), &block, 1.0, &mut gram);
         }
-        centre.iter_mut().for_each(|c| *c /= n as f64);
-        for a in 0..d {
-            for b in 0..d {
-                cov[[a, b]] =
-                    (cov[[a, b]] - n as f64 * centre[a] * centre[b]) / (n as f64 - 1.0).max(1.0);
-            }
-        }
+        let deviation: Vec<f64> = (0..d)
+            .map(|j| {
+                let s = (gram[[j, j]] / n as f64).sqrt();
+                if s > 0.0 { s } else { 1.0 }
+            })
+            .collect();
+        let denominator = (n as f64 - 1.0).max(1.0);
+        let (mean, scale) = if self.standardization {
+            (mean, deviation)
+        } else {
+            (vec![0.0; d], unit)
+        };
+        let cov = Array2::from_shape_fn((d, d), |(a, b)| {
+            gram[[a, b]] / (scale[a] * scale[b]) / denominator
+        });
         let eig = SymmetricEigen::new(DMatrix::from_fn(d, d, |i, j| cov[[i, j]]));
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
@@ -140,41 +146,12 @@ impl Detector for PcaParams {
             components,
             weights,
         };
-        let training_scores = model.score(data);
+        let training_scores = model.score(data.view());
         Ok(Fitted {
             model,
             training_scores,
         })
     }
-}
-
-/// Per-column mean and population standard deviation (a zero deviation becomes 1, as in
-/// scikit-learn's scaler), in two row-major passes.
-fn column_mean_std(data: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
-    let data = data.as_standard_layout();
-    let (n, d) = data.dim();
-    let flat = data.as_slice().unwrap_or(&[]);
-    let mut mean = vec![0.0; d];
-    for row in flat.chunks_exact(d) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += v;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    let mut var = vec![0.0; d];
-    for row in flat.chunks_exact(d) {
-        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
-            *s += (v - m) * (v - m);
-        }
-    }
-    let scale = var
-        .into_iter()
-        .map(|v| {
-            let s = (v / n as f64).sqrt();
-            if s > 0.0 { s } else { 1.0 }
-        })
-        .collect();
-    (mean, scale)
 }
 
 /// Rows per block when standardising: small enough to stay in cache.
