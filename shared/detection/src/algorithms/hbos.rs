@@ -154,6 +154,16 @@ fn fit_histograms(
     // The bin of a value is first guessed with a multiplication (a division per value
     // costs several times more), then corrected against the actual edges, as numpy does.
     let inverse_width: Vec<f64> = width.iter().map(|w| 1.0 / w).collect();
+    // How close (in bin widths) a value may come to a computed edge before the edges
+    // themselves must decide: a few ulps of the edge values and of the guess, relative to
+    // the width. Above 1% (a range tiny next to its magnitude) every value takes the
+    // careful path.
+    let margin: Vec<f64> = (0..d)
+        .map(|j| {
+            let m = 16.0 * f64::EPSILON * (lo[j].abs() + hi[j].abs()) / width[j] + 1e-9;
+            if m < 0.01 { m } else { 1.0 }
+        })
+        .collect();
     let edges: Vec<f64> = (0..d)
         .flat_map(|j| (0..=n_bins).map(move |b| (j, b)))
         .map(|(j, b)| lo[j] + width[j] * b as f64)
@@ -162,8 +172,17 @@ fn fit_histograms(
     let mut digitized = vec![0u16; n * d];
     for (row, bins) in flat.chunks_exact(d).zip(digitized.chunks_exact_mut(d)) {
         for (j, (&v, slot)) in row.iter().zip(bins.iter_mut()).enumerate() {
+            let position = (v - lo[j]) * inverse_width[j];
+            let guess = position as usize;
+            let offset = position - guess as f64;
+            if guess < n_bins && offset > margin[j] && offset < 1.0 - margin[j] {
+                // Clear of both edges by more than rounding can move them.
+                counts[j * n_bins + guess] += 1;
+                *slot = guess as u16;
+                continue;
+            }
             let e = &edges[j * (n_bins + 1)..(j + 1) * (n_bins + 1)];
-            let mut bin = (((v - lo[j]) * inverse_width[j]) as usize).min(n_bins - 1);
+            let mut bin = guess.min(n_bins - 1);
             bin -= usize::from(bin > 0 && v < e[bin]);
             bin += usize::from(bin + 1 < n_bins && v >= e[bin + 1]);
             counts[j * n_bins + bin] += 1;
