@@ -321,6 +321,32 @@ mod tests {
             Array2::from_shape_fn((300, 3), |(i, j)| ((i * i * (j + 3)) % 97) as f64 / 7.0);
         let fit = HbosParams::default().fit(skewed.view(), 0).unwrap();
         assert_eq!(fit.model.score(skewed.view()), fit.training_scores);
+        // Values equal to computed edges that are not round numbers (0.1 · 3 is
+        // 0.30000000000000004, one ulp above 0.3: the multiplication alone would put it
+        // just inside bin 3, numpy's `right=True` rule puts it in bin 2), values a hair
+        // either side of edges, and a column whose range is tiny next to its magnitude
+        // (every value goes the careful way): the fit's bins must be the edge-by-edge
+        // rule's, which scoring uses.
+        let near_edges = Array2::from_shape_fn((400, 2), |(i, j)| {
+            // Uneven counts (a third of the rows on edge 3), so a value put in the
+            // neighbouring bin changes its score.
+            let b = if i % 3 == 0 { 3 } else { i % 11 };
+            let edge = 0.1 * b as f64;
+            // Only inner edges move, so the range stays exactly [0, 1].
+            let inner = b != 0 && b != 10;
+            let nudge = if inner {
+                [0.0, -1e-15, 1e-15, 3e-10][(i / 11) % 4]
+            } else {
+                0.0
+            };
+            if j == 0 {
+                edge + nudge
+            } else {
+                1e9 + (i % 17) as f64 * 1e-6
+            }
+        });
+        let fit = HbosParams::default().fit(near_edges.view(), 0).unwrap();
+        assert_eq!(fit.model.score(near_edges.view()), fit.training_scores);
     }
 
     #[test]
