@@ -135,7 +135,7 @@ impl Detector for EnsembleParams {
         let mut standardised: Vec<Vec<f64>> = Vec::with_capacity(self.members.len());
         for (i, params) in self.members.iter().enumerate() {
             let fitted = params.fit(data, seed.wrapping_add(i as u64))?;
-            let (mean, std) = mean_std(fitted.training_scores.iter().copied());
+            let (mean, std) = mean_std(&fitted.training_scores);
             let member = Member {
                 model: fitted.model,
                 mean,

@@ -144,10 +144,10 @@ pub(crate) fn check_features(data: ArrayView2<'_, f64>, expected: usize) -> Resu
 }
 
 /// Mean and population standard deviation (ddof = 0, as numpy and scikit-learn's scaler).
-pub(crate) fn mean_std(values: impl ExactSizeIterator<Item = f64> + Clone) -> (f64, f64) {
+pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;
-    let mean = values.clone().sum::<f64>() / n;
-    let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    let mean = lane_sum(values, |v| v) / n;
+    let var = lane_sum(values, |v| (v - mean) * (v - mean)) / n;
     (mean, var.sqrt())
 }
 
@@ -290,9 +290,7 @@ impl ScoreDistribution {
     pub fn from_scores(scores: &[f64]) -> Self {
         let mut sorted = scores.to_vec();
         radsort::sort(&mut sorted);
-        let n = sorted.len().max(1) as f64;
-        let mean = lane_sum(&sorted, |v| v) / n;
-        let std = (lane_sum(&sorted, |v| (v - mean) * (v - mean)) / n).sqrt();
+        let (mean, std) = mean_std(&sorted);
         let median = median_of_sorted(&sorted);
         let mad = mad_of_sorted(&sorted, median);
         let quantiles = if sorted.len() <= Self::MAX_POINTS {

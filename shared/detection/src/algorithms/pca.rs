@@ -157,35 +157,49 @@ impl Detector for PcaParams {
 /// Rows per block when standardising: small enough to stay in cache.
 const BLOCK: usize = 1024;
 
-/// Standardises row-major `rows` (`d` values each) into a new matrix.
-fn standardise(rows: &[f64], d: usize, mean: &[f64], scale: &[f64]) -> Array2<f64> {
-    // Multiply by the reciprocal: a division per value costs several times more, and the
-    // result differs in the last bit at most.
-    let inverse: Vec<f64> = scale.iter().map(|s| 1.0 / s).collect();
+/// Standardises row-major `rows` (`d` values each) into a new matrix: `(x − mean) ·
+/// inverse_scale`. Multiplying by the reciprocal (computed once per call by the caller)
+/// costs several times less than a division per value; results differ in the last bit
+/// at most.
+fn standardise(rows: &[f64], d: usize, mean: &[f64], inverse_scale: &[f64]) -> Array2<f64> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows.chunks_exact(d) {
         out.extend(
             row.iter()
                 .zip(mean)
-                .zip(&inverse)
+                .zip(inverse_scale)
                 .map(|((x, m), s)| (x - m) * s),
         );
     }
     Array2::from_shape_vec((rows.len() / d.max(1), d), out).unwrap_or_default()
 }
 
+/// What scoring derives from a fitted model, computed once per call rather than per block.
+struct ScoringConstants {
+    inverse_scale: Vec<f64>,
+    /// `‖v‖²` of each selected component.
+    component_norms: Vec<f64>,
+    inverse_weights: Vec<f64>,
+}
+
 impl FittedPca {
+    fn constants(&self) -> ScoringConstants {
+        ScoringConstants {
+            inverse_scale: self.scale.iter().map(|s| 1.0 / s).collect(),
+            component_norms: self
+                .components
+                .rows()
+                .into_iter()
+                .map(|v| v.dot(&v))
+                .collect(),
+            inverse_weights: self.weights.iter().map(|w| 1.0 / w).collect(),
+        }
+    }
+
     /// Scores standardised rows. `‖x − v‖² = ‖x‖² − 2 x·v + ‖v‖²`, so all the distances
     /// come from one matrix product (`X Vᵀ`) instead of a loop per component.
-    fn score_standardised(&self, x: ArrayView2<'_, f64>) -> Vec<f64> {
+    fn score_standardised(&self, x: ArrayView2<'_, f64>, k: &ScoringConstants) -> Vec<f64> {
         let mut projections = x.dot(&self.components.t());
-        let component_norms: Vec<f64> = self
-            .components
-            .rows()
-            .into_iter()
-            .map(|v| v.dot(&v))
-            .collect();
-        let inverse_weights: Vec<f64> = self.weights.iter().map(|w| 1.0 / w).collect();
         let c = self.weights.len();
         let (Some(xs), Some(ps)) = (x.as_slice(), projections.as_slice_mut()) else {
             return vec![0.0; x.nrows()];
@@ -201,21 +215,13 @@ impl FittedPca {
                 // then their sum.
                 for ((p, v2), w) in distances
                     .iter_mut()
-                    .zip(&component_norms)
-                    .zip(&inverse_weights)
+                    .zip(&k.component_norms)
+                    .zip(&k.inverse_weights)
                 {
                     *p = (x2 - 2.0 * *p + v2).max(0.0).sqrt() * w;
                 }
                 distances.iter().sum::<f64>()
             })
-            .collect()
-    }
-
-    fn standardise_row(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
-        row.iter()
-            .zip(&self.mean)
-            .zip(&self.scale)
-            .map(|((x, m), s)| (x - m) / s)
             .collect()
     }
 }
@@ -233,17 +239,19 @@ impl FittedDetector for FittedPca {
         if d == 0 {
             return out;
         }
+        let constants = self.constants();
         out.par_chunks_mut(BLOCK)
             .zip(flat.par_chunks(BLOCK * d))
             .for_each(|(scores, rows)| {
-                let block = standardise(rows, d, &self.mean, &self.scale);
-                scores.copy_from_slice(&self.score_standardised(block.view()));
+                let block = standardise(rows, d, &self.mean, &constants.inverse_scale);
+                scores.copy_from_slice(&self.score_standardised(block.view(), &constants));
             });
         out
     }
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
-        let x = self.standardise_row(row);
+        let row = row.to_vec();
+        let x = standardise(&row, row.len(), &self.mean, &self.constants().inverse_scale);
         let mut out = vec![0.0; x.len()];
         for (v, w) in self.components.rows().into_iter().zip(&self.weights) {
             let d: f64 = x
