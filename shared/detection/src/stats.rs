@@ -288,8 +288,11 @@ impl ScoreDistribution {
 
     /// Summarises training scores. Scores must be finite.
     pub fn from_scores(scores: &[f64]) -> Self {
-        let mut sorted = scores.to_vec();
-        radsort::sort(&mut sorted);
+        // Sorting order keys as integers (pattern-defeating quicksort) measured faster
+        // than radix-sorting the floats, most of all on scores with many ties (HBOS).
+        let mut keys: Vec<u64> = scores.iter().map(|&v| order_key(v)).collect();
+        keys.sort_unstable();
+        let sorted: Vec<f64> = keys.into_iter().map(key_value).collect();
         let (mean, std) = mean_std(&sorted);
         let median = median_of_sorted(&sorted);
         let mad = mad_of_sorted(&sorted, median);
