@@ -239,7 +239,9 @@ pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
         1 => sorted[0],
         n => {
             let pos = (q / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
-            let lo = pos.floor() as usize;
+            // A cast truncates, which is the floor for `pos >= 0`; `floor` itself is a
+            // library call on baseline x86-64 and dominated the 4,097-quantile summary.
+            let lo = pos as usize;
             let hi = (lo + 1).min(n - 1);
             let frac = pos - lo as f64;
             sorted[lo] + (sorted[hi] - sorted[lo]) * frac

@@ -172,7 +172,8 @@ impl RankedColumn {
             self.mode = Mode::Counting { min };
             self.counts.resize((max - min) as usize + 1, 0);
             for &v in column {
-                self.counts[(v - min) as usize] += 1;
+                // Through `i64`: one instruction on x86-64, where `f64 as usize` takes several.
+                self.counts[(v - min) as i64 as usize] += 1;
             }
             return;
         }
@@ -237,7 +238,7 @@ impl RankedColumn {
                     })
                     .collect();
                 for (score, &v) in scores.iter_mut().zip(column) {
-                    *score += table[(v - min) as usize];
+                    *score += table[(v - min) as i64 as usize];
                 }
             }
             Mode::Packed { .. } => {

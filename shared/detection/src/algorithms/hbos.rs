@@ -173,8 +173,10 @@ fn fit_histograms(
     for (row, bins) in flat.chunks_exact(d).zip(digitized.chunks_exact_mut(d)) {
         for (j, (&v, slot)) in row.iter().zip(bins.iter_mut()).enumerate() {
             let position = (v - lo[j]) * inverse_width[j];
-            let guess = position as usize;
-            let offset = position - guess as f64;
+            // Through `i64`: x86-64 converts signed integers to and from `f64` in one
+            // instruction each, unsigned ones in several (`position` is never negative).
+            let guess = position as i64 as usize;
+            let offset = position - guess as i64 as f64;
             if guess < n_bins && offset > margin[j] && offset < 1.0 - margin[j] {
                 // Clear of both edges by more than rounding can move them.
                 counts[j * n_bins + guess] += 1;

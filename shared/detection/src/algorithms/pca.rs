@@ -11,7 +11,7 @@
 
 use nalgebra::{DMatrix, SymmetricEigen};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -82,8 +82,11 @@ impl Detector for PcaParams {
         // matrix scaled — no separate variance pass, no standardised copy.
         let mut gram = Array2::<f64>::zeros((d, d));
         let unit = vec![1.0; d];
+        let mut centred = Vec::with_capacity(BLOCK * d);
         for rows in flat.chunks(BLOCK * d) {
-            let block = standardise(rows, d, &mean, &unit);
+            let Some(block) = standardise_into(rows, d, &mean, &unit, &mut centred) else {
+                continue;
+            };
             general_mat_mul(1.0, &block.t(), &block, 1.0, &mut gram);
         }
         let deviation: Vec<f64> = (0..d)
@@ -157,12 +160,18 @@ impl Detector for PcaParams {
 /// Rows per block when standardising: small enough to stay in cache.
 const BLOCK: usize = 1024;
 
-/// Standardises row-major `rows` (`d` values each) into a new matrix: `(x − mean) ·
-/// inverse_scale`. Multiplying by the reciprocal (computed once per call by the caller)
-/// costs several times less than a division per value; results differ in the last bit
-/// at most.
-fn standardise(rows: &[f64], d: usize, mean: &[f64], inverse_scale: &[f64]) -> Array2<f64> {
-    let mut out = Vec::with_capacity(rows.len());
+/// Standardises row-major `rows` (`d` values each) into `out` (reused, so blocks cost no
+/// allocation): `(x − mean) · inverse_scale`. Multiplying by the reciprocal (computed once
+/// per call by the caller) costs several times less than a division per value; results
+/// differ in the last bit at most.
+fn standardise_into<'a>(
+    rows: &[f64],
+    d: usize,
+    mean: &[f64],
+    inverse_scale: &[f64],
+    out: &'a mut Vec<f64>,
+) -> Option<ArrayView2<'a, f64>> {
+    out.clear();
     for row in rows.chunks_exact(d) {
         out.extend(
             row.iter()
@@ -171,7 +180,8 @@ fn standardise(rows: &[f64], d: usize, mean: &[f64], inverse_scale: &[f64]) -> A
                 .map(|((x, m), s)| (x - m) * s),
         );
     }
-    Array2::from_shape_vec((rows.len() / d.max(1), d), out).unwrap_or_default()
+    // (Always the right length: `None` only to avoid an unwrap.)
+    ArrayView2::from_shape((out.len() / d.max(1), d), out).ok()
 }
 
 /// What scoring derives from a fitted model, computed once per call rather than per block.
@@ -196,33 +206,46 @@ impl FittedPca {
         }
     }
 
-    /// Scores standardised rows. `‖x − v‖² = ‖x‖² − 2 x·v + ‖v‖²`, so all the distances
-    /// come from one matrix product (`X Vᵀ`) instead of a loop per component.
-    fn score_standardised(&self, x: ArrayView2<'_, f64>, k: &ScoringConstants) -> Vec<f64> {
-        let mut projections = x.dot(&self.components.t());
+    /// Scores standardised rows into `scores`. `‖x − v‖² = ‖x‖² − 2 x·v + ‖v‖²`, so all
+    /// the distances come from one matrix product (`X Vᵀ`, into the reused `projections`)
+    /// instead of a loop per component.
+    fn score_standardised(
+        &self,
+        x: ArrayView2<'_, f64>,
+        k: &ScoringConstants,
+        projections: &mut Vec<f64>,
+        scores: &mut [f64],
+    ) {
         let c = self.weights.len();
-        let (Some(xs), Some(ps)) = (x.as_slice(), projections.as_slice_mut()) else {
-            return vec![0.0; x.nrows()];
+        projections.clear();
+        projections.resize(x.nrows() * c, 0.0);
+        let (Some(xs), Ok(mut p)) = (
+            x.as_slice(),
+            ArrayViewMut2::from_shape((x.nrows(), c), &mut projections[..]),
+        ) else {
+            return;
         };
         if c == 0 {
-            return vec![0.0; x.nrows()];
+            return;
         }
-        xs.chunks_exact(x.ncols().max(1))
-            .zip(ps.chunks_exact_mut(c))
-            .map(|(row, distances)| {
-                let x2: f64 = row.iter().map(|v| v * v).sum();
-                // Distances first, in place (a loop without a running sum vectorises),
-                // then their sum.
-                for ((p, v2), w) in distances
-                    .iter_mut()
-                    .zip(&k.component_norms)
-                    .zip(&k.inverse_weights)
-                {
-                    *p = (x2 - 2.0 * *p + v2).max(0.0).sqrt() * w;
-                }
-                distances.iter().sum::<f64>()
-            })
-            .collect()
+        general_mat_mul(1.0, &x, &self.components.t(), 0.0, &mut p);
+        for ((row, distances), score) in xs
+            .chunks_exact(x.ncols().max(1))
+            .zip(projections.chunks_exact_mut(c))
+            .zip(scores)
+        {
+            let x2: f64 = row.iter().map(|v| v * v).sum();
+            // Distances first, in place (a loop without a running sum vectorises), then
+            // their sum.
+            for ((p, v2), w) in distances
+                .iter_mut()
+                .zip(&k.component_norms)
+                .zip(&k.inverse_weights)
+            {
+                *p = (x2 - 2.0 * *p + v2).max(0.0).sqrt() * w;
+            }
+            *score = distances.iter().sum::<f64>();
+        }
     }
 }
 
@@ -242,16 +265,34 @@ impl FittedDetector for FittedPca {
         let constants = self.constants();
         out.par_chunks_mut(BLOCK)
             .zip(flat.par_chunks(BLOCK * d))
-            .for_each(|(scores, rows)| {
-                let block = standardise(rows, d, &self.mean, &constants.inverse_scale);
-                scores.copy_from_slice(&self.score_standardised(block.view(), &constants));
-            });
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(standardised, projections), (scores, rows)| {
+                    let x = standardise_into(
+                        rows,
+                        d,
+                        &self.mean,
+                        &constants.inverse_scale,
+                        standardised,
+                    );
+                    if let Some(x) = x {
+                        self.score_standardised(x, &constants, projections, scores);
+                    }
+                },
+            );
         out
     }
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
         let row = row.to_vec();
-        let x = standardise(&row, row.len(), &self.mean, &self.constants().inverse_scale);
+        let mut x = Vec::with_capacity(row.len());
+        standardise_into(
+            &row,
+            row.len(),
+            &self.mean,
+            &self.constants().inverse_scale,
+            &mut x,
+        );
         let mut out = vec![0.0; x.len()];
         for (v, w) in self.components.rows().into_iter().zip(&self.weights) {
             let d: f64 = x
