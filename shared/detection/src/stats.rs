@@ -180,45 +180,48 @@ pub(crate) fn median_of_sorted(sorted: &[f64]) -> f64 {
     }
 }
 
-/// Median absolute deviation of an ascending slice around its median, in O(n) without
-/// a copy: the deviations below and above the median are two sorted runs, merged
-/// outwards from the middle up to the middle deviation(s).
+/// Median absolute deviation of an ascending slice around its median, without a copy:
+/// the deviations below and above the median are two ascending runs (walking outwards
+/// from the middle), so the middle deviation(s) are found by binary search over how many
+/// come from each run, O(log n) (a merge walk of n/2 steps mispredicted at every step).
 pub(crate) fn mad_of_sorted(sorted: &[f64], median: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
     }
-    // `below` walks down from the last value <= median, `above` up from the next one.
     let split = sorted.partition_point(|&v| v <= median);
-    let (mut below, mut above) = (split, split);
-    let mut next = || {
-        let down = (below > 0).then(|| median - sorted[below - 1]);
-        let up = (above < n).then(|| sorted[above] - median);
-        match (down, up) {
-            (Some(a), Some(b)) if a <= b => {
-                below -= 1;
-                a
+    let below = |i: usize| median - sorted[split - 1 - i];
+    let above = |j: usize| sorted[split + j] - median;
+    let (n_below, n_above) = (split, n - split);
+    // The `rank`-th smallest (from 0) of the two runs together: the split `i` (taken from
+    // `below`) where `below(i) >= above(rank - i)` first holds.
+    let select = |rank: usize| {
+        let take = rank + 1;
+        let (mut lo, mut hi) = (take.saturating_sub(n_above), take.min(n_below));
+        while lo < hi {
+            let i = (lo + hi) / 2;
+            if below(i) < above(take - i - 1) {
+                lo = i + 1;
+            } else {
+                hi = i;
             }
-            (Some(a), None) => {
-                below -= 1;
-                a
-            }
-            (_, Some(b)) => {
-                above += 1;
-                b
-            }
-            (None, None) => f64::NAN,
         }
+        let last_below = if lo > 0 {
+            below(lo - 1)
+        } else {
+            f64::NEG_INFINITY
+        };
+        let last_above = if take > lo {
+            above(take - lo - 1)
+        } else {
+            f64::NEG_INFINITY
+        };
+        last_below.max(last_above)
     };
-    let mut previous = f64::NAN;
-    for _ in 0..n / 2 {
-        previous = next();
-    }
-    let middle = next();
     if n % 2 == 1 {
-        middle
+        select(n / 2)
     } else {
-        (previous + middle) / 2.0
+        (select(n / 2 - 1) + select(n / 2)) / 2.0
     }
 }
 
@@ -388,7 +391,17 @@ mod tests {
             vec![1.0, 1.0, 2.0, 2.0, 4.0, 6.0, 9.0, 9.5],
             vec![5.0],
             vec![-3.0, -1.0, 0.0, 0.0, 0.0, 7.0],
+            vec![2.0, 2.0],
+            (0..101).map(|i| ((i * i * 7) % 23) as f64 * 0.5).collect(),
+            (0..100)
+                .map(|i| ((i * 13) % 17) as f64 - (i % 3) as f64)
+                .collect(),
+            (0..64)
+                .map(|i| if i < 40 { 1.0 } else { i as f64 })
+                .collect(),
         ] {
+            let mut values = values;
+            values.sort_by(f64::total_cmp);
             let (median, mad) = median_mad(&values);
             assert_eq!(mad_of_sorted(&values, median), mad, "{values:?}");
         }
