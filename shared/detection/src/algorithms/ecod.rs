@@ -97,13 +97,42 @@ fn fit_tail(
     })
 }
 
-/// Largest value range (max − min) of an integer column that is counted instead of sorted.
+/// Largest key range (max − min) of a column that is counted instead of sorted.
 const MAX_COUNTED_RANGE: usize = 1 << 20;
+
+/// Most decimals of values that are counted instead of sorted.
+const MAX_COUNTED_DECIMALS: usize = 6;
+
+/// `round(v · scale)`, half away from zero, with a cast (baseline x86-64 has no rounding
+/// instruction; `i64` converts in one, `usize` in several).
+#[inline]
+fn decimal_key(v: f64, scale: f64) -> i64 {
+    let x = v * scale;
+    (x + 0.5f64.copysign(x)) as i64
+}
+
+/// The smallest and largest [`decimal_key`] of the column, if every value is exactly
+/// `key / scale`: then keys are distinct for distinct values and in the same order (a
+/// correctly rounded division is monotone). Values parsed from text with at most
+/// `log10(scale)` decimals always pass; most continuous columns fail on their first value.
+fn decimal_range(column: &[f64], scale: f64) -> Option<(i64, i64)> {
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for &v in column {
+        let k = decimal_key(v, scale);
+        if k.unsigned_abs() >= 1 << 52 || k as f64 / scale != v {
+            return None;
+        }
+        lo = lo.min(k);
+        hi = hi.max(k);
+    }
+    Some((lo, hi))
+}
 
 /// The ranks of one column's values, reused across columns. Three ways, cheapest first:
 ///
 /// - integer values over a modest range (counts, pixel values, codes — most columns of
-///   real tables): a counting pass, no sort at all;
+///   real tables), or values with a few decimals that are integers once scaled: a
+///   counting pass, no sort at all;
 /// - values whose order keys differ only in 32 bits or fewer (e.g. positive decimals of
 ///   similar magnitude): key and row packed in one `u64`, radix-sorted on the key bytes
 ///   that vary;
@@ -135,7 +164,10 @@ enum Mode {
         mixed: bool,
     },
     Counting {
-        min: f64,
+        /// Smallest [`decimal_key`] of the column.
+        min_key: i64,
+        /// `10^decimals`.
+        scale: f64,
     },
     Packed {
         /// Key bits shared by every value, and the shift of the varying ones.
@@ -160,20 +192,21 @@ impl RankedColumn {
         self.counts.clear();
         self.packed.clear();
         self.truncated.clear();
-        let (mut min, mut max, mut integral) = (f64::INFINITY, f64::NEG_INFINITY, true);
-        for &v in column {
-            // Plain comparisons: the values are finite, and `f64::min` pays for NaN rules.
-            min = if v < min { v } else { min };
-            max = if v > max { v } else { max };
-            // (A cast, not `trunc`: baseline x86-64 has no rounding instruction.)
-            integral &= v == (v as i64) as f64;
-        }
-        if integral && max - min < MAX_COUNTED_RANGE as f64 {
-            self.mode = Mode::Counting { min };
-            self.counts.resize((max - min) as usize + 1, 0);
+        // Integers first, then values with up to six decimals (e.g. lab values read from
+        // text): scaled to integers, they are counted like integers.
+        let counted = std::iter::successors(Some(1.0f64), |s| Some(s * 10.0))
+            .take(MAX_COUNTED_DECIMALS + 1)
+            .find_map(|scale| Some((scale, decimal_range(column, scale)?)));
+        // Counting costs a pass over the key range as well as the values: beyond about
+        // eight keys per value, sorting is cheaper.
+        let max_range = MAX_COUNTED_RANGE.min(8 * column.len() + 4096) as i64;
+        if let Some((scale, (min_key, max_key))) = counted
+            && max_key - min_key < max_range
+        {
+            self.mode = Mode::Counting { min_key, scale };
+            self.counts.resize((max_key - min_key) as usize + 1, 0);
             for &v in column {
-                // Through `i64`: one instruction on x86-64, where `f64 as usize` takes several.
-                self.counts[(v - min) as i64 as usize] += 1;
+                self.counts[(decimal_key(v, scale) - min_key) as usize] += 1;
             }
             return;
         }
@@ -226,7 +259,7 @@ impl RankedColumn {
     /// Adds `term(below, count)` of each value's run of equals to that row's score.
     fn add_terms(&self, column: &[f64], scores: &mut [f64], term: impl Fn(usize, usize) -> f64) {
         match self.mode {
-            Mode::Counting { min } => {
+            Mode::Counting { min_key, scale } => {
                 let mut below = 0;
                 let table: Vec<f64> = self
                     .counts
@@ -238,7 +271,7 @@ impl RankedColumn {
                     })
                     .collect();
                 for (score, &v) in scores.iter_mut().zip(column) {
-                    *score += table[(v - min) as i64 as usize];
+                    *score += table[(decimal_key(v, scale) - min_key) as usize];
                 }
             }
             Mode::Packed { .. } => {
@@ -276,10 +309,13 @@ impl RankedColumn {
 
     fn sorted_values(&self, column: &[f64]) -> Vec<f64> {
         match self.mode {
-            Mode::Counting { min } => {
+            Mode::Counting { min_key, scale } => {
                 let mut out = Vec::with_capacity(self.counts.iter().map(|&c| c as usize).sum());
                 for (k, &c) in self.counts.iter().enumerate() {
-                    out.extend(std::iter::repeat_n(min + k as f64, c as usize));
+                    // A division (not a product with 1/scale): it gives back the value
+                    // exactly, as `decimal_range` checked.
+                    let value = (min_key + k as i64) as f64 / scale;
+                    out.extend(std::iter::repeat_n(value, c as usize));
                 }
                 out
             }
@@ -466,8 +502,9 @@ mod tests {
         // Column 0: small integers (counted); 1: positive decimals of one magnitude (packed
         // keys); 2: decimals of both signs with -0.0 and 0.0 (full keys); 3: integers with
         // a range too wide to count; 4: values a few ulps apart (equal after the key is cut
-        // to make room for the row) among values of both signs and wide range.
-        let data = Array2::from_shape_fn((300, 5), |(i, j)| {
+        // to make room for the row) among values of both signs and wide range; 5: values
+        // with three decimals (counted once scaled).
+        let data = Array2::from_shape_fn((300, 6), |(i, j)| {
             let k = (i * 37 + 11) % 97;
             match j {
                 0 => (k % 13) as f64 - 4.0,
@@ -476,8 +513,9 @@ mod tests {
                 2 if k % 10 == 1 => 0.0,
                 2 => (k as f64 - 48.5) * 0.173,
                 3 => (k * k * 1_000_003) as f64,
-                _ if k % 2 == 0 => 1.0 + (k % 7) as f64 * f64::EPSILON,
-                _ => (k as f64 - 48.5) * 1e10,
+                4 if k % 2 == 0 => 1.0 + (k % 7) as f64 * f64::EPSILON,
+                4 => (k as f64 - 48.5) * 1e10,
+                _ => ((k % 37) as f64 - 10.0) / 1000.0,
             }
         });
         let fit = EcodParams::default().fit(data.view(), 0).unwrap();
