@@ -209,7 +209,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "auto%",
         "autoF1"
     );
+    // Every one-thread timing first, then the all-threads and extra-seed runs: one-thread
+    // timings of a few milliseconds taken after runs on the all-threads pool came out up
+    // to twice as long (measured; memory freed by that pool's threads is not reused at
+    // once), which PyOD's single-threaded process never suffers.
+    let mut single_threaded = Vec::with_capacity(tables.len() * params.len());
+    for (name, table) in &tables {
+        let runs = if table.data.nrows() < 20_000 { 3 } else { 1 };
+        for p in &params {
+            progress.set_message(format!("{name} {} (one thread)", p.name()));
+            let (model, scores, seconds) = timed_fit(&one, p, table, args.seed, runs)?;
+            let threshold = model.threshold(Threshold::Auto)?;
+            single_threaded.push((scores, threshold, seconds));
+        }
+    }
     let mut cells = Vec::new();
+    let mut single_threaded = single_threaded.into_iter();
     for (name, table) in &tables {
         let labels: Vec<bool> = table
             .labels
@@ -219,17 +234,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .map(|&l| l > 0.5)
             .collect();
         let runs = if table.data.nrows() < 20_000 { 3 } else { 1 };
-        // Every one-thread timing of the dataset first: right after a run on the
-        // all-threads pool, one-thread timings of a few milliseconds came out up to twice
-        // as long (measured), as PyOD's single-threaded process never is.
-        let single_threaded = params
-            .iter()
-            .map(|p| {
-                progress.set_message(format!("{name} {} (one thread)", p.name()));
-                timed_fit(&one, p, table, args.seed, runs)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (p, (model, scores, seconds_1t)) in params.iter().zip(single_threaded) {
+        for p in &params {
+            let (scores, threshold, seconds_1t) =
+                single_threaded.next().context("a one-thread run is missing")?;
             progress.set_message(format!("{name} {}", p.name()));
             let seconds_all = if args.single_thread_only {
                 None
@@ -239,7 +246,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if let Some(dir) = &args.scores_dir {
                 write_scores(dir, name, p.name(), &scores, &labels)?;
             }
-            let threshold = model.threshold(Threshold::Auto)?;
             let flags: Vec<bool> = scores.iter().map(|&s| s > threshold).collect();
             let randomised = matches!(p.name(), "iforest" | "rcf" | "ensemble");
             let mut auc = roc_auc(&scores, &labels).unwrap_or(f64::NAN);
