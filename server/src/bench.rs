@@ -235,8 +235,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .collect();
         let runs = if table.data.nrows() < 20_000 { 3 } else { 1 };
         for p in &params {
-            let (scores, threshold, seconds_1t) =
-                single_threaded.next().context("a one-thread run is missing")?;
+            let (scores, threshold, seconds_1t) = single_threaded
+                .next()
+                .context("a one-thread run is missing")?;
             progress.set_message(format!("{name} {}", p.name()));
             let seconds_all = if args.single_thread_only {
                 None
