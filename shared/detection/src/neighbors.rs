@@ -5,7 +5,7 @@
 //! dimension but measured about 4× slower than scikit-learn's trees on the benchmark
 //! datasets, which would have made KNN/LOF slower than PyOD. This tree splits on the
 //! dimension of largest spread at the median (like scikit-learn's KDTree), keeps leaves of
-//! at most [`LEAF_SIZE`] rows contiguous in memory, and prunes with nanoflann's incremental
+//! at most [`LEAF_SIZE`] rows (more in very large trees) contiguous in memory, and prunes with nanoflann's incremental
 //! lower bound: each node stores the gap between its children along the split dimension,
 //! so the distance from the query to a node's region is updated in O(1) per step.
 //!
@@ -27,6 +27,16 @@ use crate::error::{DetectionError, Result};
 
 /// Most rows in a leaf.
 const LEAF_SIZE: usize = 16;
+
+/// Most rows in a leaf of a tree over [`MANY_ROWS`] rows or more: a big tree then has fewer
+/// nodes to miss in cache (measured on 286,000 rows: LOF 20% and KNN 13% faster; on small
+/// sets no faster for KNN). The size depends on the data alone, so a model loaded from
+/// disk rebuilds the very same tree: ties between equidistant neighbours are broken by
+/// tree order, and a loaded LOF model must score exactly as the one that was saved.
+const LARGE_LEAF_SIZE: usize = 32;
+
+/// Row counts from which trees get [`LARGE_LEAF_SIZE`] leaves.
+const MANY_ROWS: usize = 100_000;
 
 /// Rows sampled to choose the split axis of a large node.
 const SPREAD_SAMPLE: usize = 256;
@@ -80,6 +90,8 @@ pub(crate) struct NeighborIndex {
     bounds: Vec<f64>,
     /// Whether the tree is built in rotated coordinates.
     rotated: bool,
+    /// Most rows in a leaf.
+    leaf_size: usize,
 }
 
 impl std::fmt::Debug for NeighborIndex {
@@ -172,6 +184,11 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 impl NeighborIndex {
     pub(crate) fn build(data: ArrayView2<'_, f64>) -> Result<Self> {
         let (n, dims) = data.dim();
+        let leaf_size = if n >= MANY_ROWS {
+            LARGE_LEAF_SIZE
+        } else {
+            LEAF_SIZE
+        };
         if n == 0 || dims == 0 {
             return Err(DetectionError::EmptyInput);
         }
@@ -196,9 +213,10 @@ impl NeighborIndex {
             leaf_columns: Vec::new(),
             order: Vec::new(),
             position: Vec::new(),
-            nodes: Vec::with_capacity(2 * n / LEAF_SIZE + 1),
+            nodes: Vec::with_capacity(2 * n / leaf_size + 1),
             bounds: Vec::new(),
             rotated,
+            leaf_size,
         };
         let mut order: Vec<u32> = (0..n as u32).collect();
         if rotated {
@@ -271,7 +289,7 @@ impl NeighborIndex {
             self.bounds.extend_from_slice(&lo);
             self.bounds.extend_from_slice(&hi);
         }
-        if order.len() <= LEAF_SIZE {
+        if order.len() <= self.leaf_size {
             return id as u32;
         }
         // The split axis only steers the search's speed, not its result, so a large node
@@ -342,7 +360,7 @@ impl NeighborIndex {
                 // without rotation they are the exact distances).
                 let m = (n.end - n.start) as usize;
                 let columns = &self.leaf_columns[start..start + m * dims];
-                let mut acc = [0.0f64; LEAF_SIZE];
+                let mut acc = [0.0f64; LARGE_LEAF_SIZE];
                 let acc = &mut acc[..m];
                 // Rotated: the leading axes carry most of the variance, so a partial sum
                 // over them already rules most rows out.
@@ -687,6 +705,27 @@ mod tests {
                 let direct = squared_distance(data.row(*j).as_slice().unwrap(), &q).sqrt();
                 assert!((direct - d).abs() < 1e-9);
             }
+        }
+    }
+
+    #[test]
+    fn large_leaves_of_a_big_tree_match_brute_force() {
+        let n = MANY_ROWS + 1_000;
+        let data = Array2::from_shape_fn((n, 3), |(i, j)| {
+            (((i * 7919 + j * 104_729) % 100_003) as f64 / 37.0).sin() * (j + 1) as f64
+        });
+        let index = NeighborIndex::build(data.view()).unwrap();
+        assert_eq!(index.leaf_size, LARGE_LEAF_SIZE);
+        assert!(
+            index
+                .nodes
+                .iter()
+                .any(|node| node.left == 0 && node.end - node.start > LEAF_SIZE as u32)
+        );
+        for i in (0..n).step_by(9_973) {
+            let q: Vec<f64> = data.row(i).iter().map(|v| v + 0.001).collect();
+            let (_, dist) = index.query(&q, 21);
+            assert_eq!(dist, brute(&data, &q, 21));
         }
     }
 
