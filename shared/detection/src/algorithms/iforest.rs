@@ -158,10 +158,13 @@ pub struct FittedIsolationForest {
 }
 
 struct TreeBuilder<'a> {
-    /// The tree's sample, column-major: feature `f` of sample row `r` is `columns[f * m + r]`.
+    /// The tree's sample, column-major: feature `f` of sample row `r` is
+    /// `columns[f * stride + r]`.
     columns: &'a [f64],
     /// Sample size.
     m: usize,
+    /// Distance between features in `columns` (see `fit_tree`).
+    stride: usize,
     max_depth: usize,
     nodes: Vec<Node>,
     rng: Xoshiro256PlusPlus,
@@ -194,7 +197,7 @@ impl TreeBuilder<'_> {
             self.features.swap(pick, remaining - 1);
             let feature = self.features[remaining - 1];
             remaining -= 1;
-            let column = &self.columns[feature * self.m..(feature + 1) * self.m];
+            let column = &self.columns[feature * self.stride..feature * self.stride + self.m];
             // Plain comparisons (inputs are finite, validated on entry) compile to
             // branch-free min/max, unlike the NaN-aware `f64::min`.
             let (lo, hi) = rows
@@ -217,7 +220,7 @@ impl TreeBuilder<'_> {
         // Partition rows: `<= threshold` first.
         // Branch-free Lomuto partition: a random threshold makes the branch unpredictable,
         // so always swap and advance `mid` by the comparison instead.
-        let column = &self.columns[feature * self.m..(feature + 1) * self.m];
+        let column = &self.columns[feature * self.stride..feature * self.stride + self.m];
         let mut mid = 0;
         for i in 0..rows.len() {
             let goes_left = column[rows[i]] <= threshold;
@@ -251,16 +254,22 @@ impl IsolationForestParams {
         // Copy the sample into a small column-major block: the splits below scan one
         // feature of a node's rows at a time.
         let m = rows.len();
-        let mut columns = vec![0.0; m * data.ncols()];
+        // With the default 256 rows, a stride of exactly 2 KiB sends every feature's writes
+        // to the same two L1 cache sets (24 lines): with more features than that this
+        // copy took a quarter of the fit (36 features, measured), so their columns are set
+        // 8 values further apart (12% faster there; with few features, 2-4% slower).
+        let stride = if data.ncols() > 16 { m + 8 } else { m };
+        let mut columns = vec![0.0; stride * data.ncols()];
         for (k, &r) in rows.iter().enumerate() {
             for (f, &v) in data.row(r).iter().enumerate() {
-                columns[f * m + k] = v;
+                columns[f * stride + k] = v;
             }
         }
         let mut rows: Vec<usize> = (0..m).collect();
         let mut builder = TreeBuilder {
             columns: &columns,
             m,
+            stride,
             max_depth,
             nodes: Vec::with_capacity(2 * sample_size),
             rng,
