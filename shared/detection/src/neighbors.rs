@@ -5,9 +5,10 @@
 //! dimension but measured about 4× slower than scikit-learn's trees on the benchmark
 //! datasets, which would have made KNN/LOF slower than PyOD. This tree splits on the
 //! dimension of largest spread at the median (like scikit-learn's KDTree), keeps leaves of
-//! at most [`LEAF_SIZE`] rows (more in very large trees) contiguous in memory, and prunes with nanoflann's incremental
-//! lower bound: each node stores the gap between its children along the split dimension,
-//! so the distance from the query to a node's region is updated in O(1) per step.
+//! at most [`LEAF_SIZE`] rows (more in very large trees) contiguous in memory, and prunes
+//! with nanoflann's incremental lower bound: each node stores the gap between its children
+//! along the split dimension, so the distance from the query to a node's region is updated
+//! in O(1) per step.
 //!
 //!
 //! With many features the tree is built in the rows' principal axes (centred, times the

@@ -111,17 +111,19 @@ fn decimal_key(v: f64, scale: f64) -> i64 {
     (x + 0.5f64.copysign(x)) as i64
 }
 
-/// The smallest and largest [`decimal_key`] of the column, if every value is exactly
-/// `key / scale`: then keys are distinct for distinct values and in the same order (a
-/// correctly rounded division is monotone). Values parsed from text with at most
+/// Every value's [`decimal_key`] into `keys`, and the smallest and largest, if every value
+/// is exactly `key / scale`: then keys are distinct for distinct values and in the same
+/// order (a correctly rounded division is monotone). Values parsed from text with at most
 /// `log10(scale)` decimals always pass; most continuous columns fail on their first value.
-fn decimal_range(column: &[f64], scale: f64) -> Option<(i64, i64)> {
+fn decimal_keys(column: &[f64], scale: f64, keys: &mut Vec<i64>) -> Option<(i64, i64)> {
+    keys.clear();
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     for &v in column {
         let k = decimal_key(v, scale);
         if k.unsigned_abs() >= 1 << 52 || k as f64 / scale != v {
             return None;
         }
+        keys.push(k);
         lo = lo.min(k);
         hi = hi.max(k);
     }
@@ -148,6 +150,9 @@ struct RankedColumn {
     mode: Mode,
     /// Counting: occurrences of `min + k`.
     counts: Vec<u32>,
+    /// Counting: each row's decimal key, computed once for the check, the counts and the
+    /// terms.
+    keys: Vec<i64>,
     /// Packed: compact key << 32 | row.
     packed: Vec<u64>,
     /// Truncated: cut key << row bits | row.
@@ -194,9 +199,10 @@ impl RankedColumn {
         self.truncated.clear();
         // Integers first, then values with up to six decimals (e.g. lab values read from
         // text): scaled to integers, they are counted like integers.
+        let keys = &mut self.keys;
         let counted = std::iter::successors(Some(1.0f64), |s| Some(s * 10.0))
             .take(MAX_COUNTED_DECIMALS + 1)
-            .find_map(|scale| Some((scale, decimal_range(column, scale)?)));
+            .find_map(|scale| Some((scale, decimal_keys(column, scale, keys)?)));
         // Counting costs a pass over the key range as well as the values: beyond about
         // eight keys per value, sorting is cheaper.
         let max_range = MAX_COUNTED_RANGE.min(8 * column.len() + 4096) as i64;
@@ -205,8 +211,8 @@ impl RankedColumn {
         {
             self.mode = Mode::Counting { min_key, scale };
             self.counts.resize((max_key - min_key) as usize + 1, 0);
-            for &v in column {
-                self.counts[(decimal_key(v, scale) - min_key) as usize] += 1;
+            for &k in &self.keys {
+                self.counts[(k - min_key) as usize] += 1;
             }
             return;
         }
@@ -259,7 +265,7 @@ impl RankedColumn {
     /// Adds `term(below, count)` of each value's run of equals to that row's score.
     fn add_terms(&self, column: &[f64], scores: &mut [f64], term: impl Fn(usize, usize) -> f64) {
         match self.mode {
-            Mode::Counting { min_key, scale } => {
+            Mode::Counting { min_key, .. } => {
                 let mut below = 0;
                 let table: Vec<f64> = self
                     .counts
@@ -270,8 +276,8 @@ impl RankedColumn {
                         t
                     })
                     .collect();
-                for (score, &v) in scores.iter_mut().zip(column) {
-                    *score += table[(decimal_key(v, scale) - min_key) as usize];
+                for (score, &k) in scores.iter_mut().zip(&self.keys) {
+                    *score += table[(k - min_key) as usize];
                 }
             }
             Mode::Packed { .. } => {

@@ -193,9 +193,13 @@ struct ScoringConstants {
 }
 
 impl FittedPca {
+    fn inverse_scale(&self) -> Vec<f64> {
+        self.scale.iter().map(|s| 1.0 / s).collect()
+    }
+
     fn constants(&self) -> ScoringConstants {
         ScoringConstants {
-            inverse_scale: self.scale.iter().map(|s| 1.0 / s).collect(),
+            inverse_scale: self.inverse_scale(),
             component_norms: self
                 .components
                 .rows()
@@ -286,13 +290,7 @@ impl FittedDetector for FittedPca {
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
         let row = row.to_vec();
         let mut x = Vec::with_capacity(row.len());
-        standardise_into(
-            &row,
-            row.len(),
-            &self.mean,
-            &self.constants().inverse_scale,
-            &mut x,
-        );
+        standardise_into(&row, row.len(), &self.mean, &self.inverse_scale(), &mut x);
         let mut out = vec![0.0; x.len()];
         for (v, w) in self.components.rows().into_iter().zip(&self.weights) {
             let d: f64 = x
