@@ -3,8 +3,9 @@
 //! Why our own: the kept crates did not fit. `kiddo` needs the dimension as a compile-time
 //! constant (ours is known only at run time); `petal-neighbors`' ball tree works at any
 //! dimension but measured about 4× slower than scikit-learn's trees on the benchmark
-//! datasets, which would have made KNN/LOF slower than PyOD. This tree splits on the
-//! dimension of largest spread at the median (like scikit-learn's KDTree), keeps leaves of
+//! datasets, which would have made KNN/LOF slower than PyOD. This tree splits at the
+//! median along the dimension of largest variance, never inside a run of equal values
+//! (see [`split_at_median`]), keeps leaves of
 //! at most [`LEAF_SIZE`] rows (more in very large trees) contiguous in memory, and prunes
 //! with nanoflann's incremental lower bound: each node stores the gap between its children
 //! along the split dimension, so the distance from the query to a node's region is updated
@@ -294,34 +295,26 @@ impl NeighborIndex {
             return id as u32;
         }
         // The split axis only steers the search's speed, not its result, so a large node
-        // picks it from a sample of its rows: the exact extent of every node would read
+        // picks it from a sample of its rows: the exact spread of every node would read
         // every row once per tree level, in random order.
         let step = (order.len() / SPREAD_SAMPLE).max(1);
-        let (lo, hi) = extent(data, order.iter().step_by(step));
-        let spread_of = |lo: &[f64], hi: &[f64]| {
-            (0..dims)
+        let (mut axis, mut spread) = widest_axis(data, order.iter().step_by(step));
+        if spread <= 0.0 {
+            // No variance in the sample: the full extent decides (squared deviations of
+            // tiny differences could even underflow to zero).
+            let (lo, hi) = extent(data, order.iter());
+            (axis, spread) = (0..dims)
                 .map(|j| (j, hi[j] - lo[j]))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or((0, 0.0))
-        };
-        let (mut axis, mut spread) = spread_of(&lo, &hi);
-        if spread <= 0.0 && step > 1 {
-            let (lo, hi) = extent(data, order.iter());
-            (axis, spread) = spread_of(&lo, &hi);
+                .unwrap_or((0, 0.0));
         }
         if spread <= 0.0 {
             // Every row here is the same point: a query needs only the first k of them.
             self.nodes[id].axis = IDENTICAL_ROWS;
             return id as u32;
         }
-        let mid = order.len() / 2;
         let value = |i: &u32| data[[*i as usize, axis]];
-        order.select_nth_unstable_by(mid, |a, b| value(a).total_cmp(&value(b)));
-        let left_max = order[..mid]
-            .iter()
-            .map(value)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let right_min = value(&order[mid]);
+        let (mid, left_max, right_min) = split_at_median(order, value);
         let (left_rows, right_rows) = order.split_at_mut(mid);
         let left = self.split(data, left_rows, offset);
         let right = self.split(data, right_rows, offset + mid);
@@ -600,6 +593,89 @@ impl NeighborIndex {
     }
 }
 
+/// The axis along which the given rows vary most, and their sum of squared deviations
+/// along it (0 when the rows are all the same point).
+///
+/// By variance rather than range (scikit-learn's rule): on skewed columns the range is
+/// set by a few outliers, and halving the bulk along the axis where it is really spread
+/// makes cells a neighbourhood overlaps fewer (5-NN queries on annthyroid visited 11
+/// leaves instead of 14, on satellite 48 instead of 55).
+fn widest_axis<'a>(
+    data: ArrayView2<'_, f64>,
+    rows: impl Iterator<Item = &'a u32> + Clone,
+) -> (usize, f64) {
+    let dims = data.ncols();
+    let mut mean = vec![0.0; dims];
+    let mut count = 0.0;
+    for &i in rows.clone() {
+        for (m, &v) in mean.iter_mut().zip(data.row(i as usize)) {
+            *m += v;
+        }
+        count += 1.0;
+    }
+    mean.iter_mut().for_each(|m| *m /= count);
+    let mut squares = vec![0.0; dims];
+    for &i in rows {
+        for ((s, &m), &v) in squares.iter_mut().zip(&mean).zip(data.row(i as usize)) {
+            *s += (v - m) * (v - m);
+        }
+    }
+    squares
+        .into_iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, 0.0))
+}
+
+/// Reorders `rows` around the median of `value` and returns the split point with the
+/// largest value left of it and the smallest right of it.
+///
+/// When the median value repeats (integer and rounded columns: pixel values, counts),
+/// the whole run of it goes to one side, the one that leaves the halves closer to equal,
+/// unless that side would then hold less than an eighth of the rows. A split inside a
+/// run leaves no gap between the halves, so a query sitting on that value (and queries
+/// are training rows, so many do) could never rule out the far half on this axis:
+/// measured on shuttle (49,097 rows of integers), it visited 69 leaves per 5-NN query,
+/// 22 with the run kept whole.
+fn split_at_median(rows: &mut [u32], value: impl Fn(&u32) -> f64) -> (usize, f64, f64) {
+    let len = rows.len();
+    let mid = len / 2;
+    rows.select_nth_unstable_by(mid, |a, b| value(a).total_cmp(&value(b)));
+    let median = value(&rows[mid]);
+    let max_of = |rows: &[u32]| rows.iter().map(&value).fold(f64::NEG_INFINITY, f64::max);
+    let min_of = |rows: &[u32]| rows.iter().map(&value).fold(f64::INFINITY, f64::min);
+    let left_max = max_of(&rows[..mid]);
+    if left_max < median {
+        return (mid, left_max, median);
+    }
+    // Values left of `mid` are <= median and right of it >= median: gather the run of
+    // medians at the end of the left part and the start of the right part.
+    let (left, right) = rows.split_at_mut(mid);
+    let below = partition(left, |i| value(i) < median);
+    let run_end = mid + partition(right, |i| value(i) == median);
+    let balanced = [below, run_end]
+        .into_iter()
+        .filter(|&at| at.min(len - at) >= len / 8 && at > 0 && at < len)
+        .min_by_key(|&at| at.abs_diff(mid));
+    match balanced {
+        Some(at) => (at, max_of(&rows[..at]), min_of(&rows[at..])),
+        None => (mid, left_max, median),
+    }
+}
+
+/// Moves the items that satisfy `first` to the front (in a deterministic order); returns
+/// how many there are.
+fn partition(items: &mut [u32], first: impl Fn(&u32) -> bool) -> usize {
+    let mut next = 0;
+    for i in 0..items.len() {
+        if first(&items[i]) {
+            items.swap(next, i);
+            next += 1;
+        }
+    }
+    next
+}
+
 /// Per-column minimum and maximum of the given rows.
 fn extent<'a>(
     data: ArrayView2<'_, f64>,
@@ -788,6 +864,26 @@ mod tests {
                 expected.truncate(4);
                 assert_eq!(dist, &expected[..], "dims {dims}, row {i}");
             }
+        }
+    }
+
+    #[test]
+    fn repeated_values_are_never_split_across_children() {
+        // Integer columns with few values (as pixel values and counts are): every split
+        // keeps each run of equal values on one side, so the children are apart.
+        let data = Array2::from_shape_fn((2_000, 3), |(i, j)| {
+            ((i / 11usize.pow(j as u32)) % 11) as f64
+        });
+        let index = NeighborIndex::build(data.view()).unwrap();
+        let splits: Vec<&Node> = index.nodes.iter().filter(|node| node.left != 0).collect();
+        assert!(splits.len() > 10);
+        for node in splits {
+            assert!(node.left_max < node.right_min, "{node:?}");
+        }
+        for i in (0..2_000).step_by(97) {
+            let q: Vec<f64> = data.row(i).to_vec();
+            let (_, dist) = index.query(&q, 9);
+            assert_eq!(dist, brute(&data, &q, 9));
         }
     }
 
