@@ -5,11 +5,10 @@
 //! dimension but measured about 4× slower than scikit-learn's trees on the benchmark
 //! datasets, which would have made KNN/LOF slower than PyOD. This tree splits at the
 //! median along the dimension of largest variance, never inside a run of equal values
-//! (see [`split_at_median`]), keeps leaves of
-//! at most [`LEAF_SIZE`] rows (more in very large trees) contiguous in memory, and prunes
-//! with nanoflann's incremental lower bound: each node stores the gap between its children
-//! along the split dimension, so the distance from the query to a node's region is updated
-//! in O(1) per step.
+//! (see [`split_at_median`]), keeps leaves of at most [`LEAF_SIZE`] rows (more in very
+//! large trees) contiguous in memory, and prunes with nanoflann's incremental lower
+//! bound: each node stores the gap between its children along the split dimension, so
+//! the distance from the query to a node's region is updated in O(1) per step.
 //!
 //!
 //! With many features the tree is built in the rows' principal axes (centred, times the
@@ -632,11 +631,12 @@ fn widest_axis<'a>(
 ///
 /// When the median value repeats (integer and rounded columns: pixel values, counts),
 /// the whole run of it goes to one side, the one that leaves the halves closer to equal,
-/// unless that side would then hold less than an eighth of the rows. A split inside a
-/// run leaves no gap between the halves, so a query sitting on that value (and queries
-/// are training rows, so many do) could never rule out the far half on this axis:
-/// measured on shuttle (49,097 rows of integers), it visited 69 leaves per 5-NN query,
-/// 22 with the run kept whole.
+/// unless the other side would then hold less than 1/32 of the rows (which bounds the
+/// depth). A split inside a run leaves no gap between the halves, so a query sitting on
+/// that value (and queries are training rows, so many do) could never rule out the far
+/// half on this axis: measured on shuttle (49,097 rows of integers), 5-NN queries
+/// visited 69 leaves each, 20 with runs kept whole (1/8 instead of 1/32: 22 and 4%
+/// slower; no limit: no faster).
 fn split_at_median(rows: &mut [u32], value: impl Fn(&u32) -> f64) -> (usize, f64, f64) {
     let len = rows.len();
     let mid = len / 2;
@@ -655,7 +655,7 @@ fn split_at_median(rows: &mut [u32], value: impl Fn(&u32) -> f64) -> (usize, f64
     let run_end = mid + partition(right, |i| value(i) == median);
     let balanced = [below, run_end]
         .into_iter()
-        .filter(|&at| at.min(len - at) >= len / 8 && at > 0 && at < len)
+        .filter(|&at| at.min(len - at) >= len / 32 && at > 0 && at < len)
         .min_by_key(|&at| at.abs_diff(mid));
     match balanced {
         Some(at) => (at, max_of(&rows[..at]), min_of(&rows[at..])),
