@@ -50,6 +50,11 @@ pub struct BenchArgs {
     /// a few hundredths with the seed, for PyOD as for us. Times come from the first seed.
     #[arg(long, default_value_t = 1)]
     pub seeds: u64,
+    /// Time the median of 3 runs on datasets with fewer rows than this, a single run on
+    /// larger ones (the rule and default of `pyod_baseline.py --repeat-below`; give both
+    /// the same value).
+    #[arg(long, default_value_t = 20_000)]
+    pub repeat_below: usize,
 }
 
 /// One baseline entry.
@@ -145,10 +150,14 @@ fn timed_fit(
     Ok((model, scores, times[times.len() / 2]))
 }
 
-/// Timed runs per measurement: the median of 3 under 20,000 rows, one run above (as
-/// PyOD's script does).
-fn runs_for(table: &Table) -> usize {
-    if table.data.nrows() < 20_000 { 3 } else { 1 }
+/// Timed runs per measurement: the median of 3 under `repeat_below` rows, one run above
+/// (as PyOD's script does).
+fn runs_for(table: &Table, repeat_below: usize) -> usize {
+    if table.data.nrows() < repeat_below {
+        3
+    } else {
+        1
+    }
 }
 
 fn f1(flags: &[bool], labels: &[bool]) -> f64 {
@@ -221,7 +230,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // once), which PyOD's single-threaded process never suffers.
     let mut single_threaded = Vec::with_capacity(tables.len() * params.len());
     for (name, table) in &tables {
-        let runs = runs_for(table);
+        let runs = runs_for(table, args.repeat_below);
         for p in &params {
             progress.set_message(format!("{name} {} (one thread)", p.name()));
             let (model, scores, seconds) = timed_fit(&one, p, table, args.seed, runs)?;
@@ -239,7 +248,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .iter()
             .map(|&l| l > 0.5)
             .collect();
-        let runs = runs_for(table);
+        let runs = runs_for(table, args.repeat_below);
         for p in &params {
             let (scores, threshold, seconds_1t) = single_threaded
                 .next()
