@@ -80,9 +80,10 @@ pub(crate) struct NeighborIndex {
     points: Vec<f64>,
     /// The same rows in tree (rotated) coordinates, when rotated.
     rotated_points: Vec<f64>,
-    /// The rows again (in tree coordinates), leaf by leaf in dimension-major order (the
-    /// `m` values of dimension 0, then of dimension 1, ...), so a leaf scan is vectorised
-    /// across rows.
+    /// The rows' first [`Self::leading_dims`] tree coordinates again, leaf by leaf in
+    /// dimension-major order (the `m` values of dimension 0, then of dimension 1, ...), so
+    /// a leaf scan is vectorised across rows (a rotated tree's scan reads no further, so
+    /// the other axes are not kept).
     leaf_columns: Vec<f64>,
     /// Original row index of each position.
     order: Vec<u32>,
@@ -250,8 +251,8 @@ impl NeighborIndex {
         } else {
             &points
         };
-        let mut leaf_columns = vec![0.0; points.len()];
         let box_dims = index.leading_dims();
+        let mut leaf_columns = vec![0.0; n * box_dims];
         let leaves = index.nodes.iter().filter(|n| n.left == 0).count();
         let mut leaf_boxes = vec![0.0; 2 * box_dims * leaves];
         for (id, node) in index.nodes.iter_mut().filter(|n| n.left == 0).enumerate() {
@@ -259,8 +260,9 @@ impl NeighborIndex {
             let (start, end) = (node.start as usize, node.end as usize);
             let m = end - start;
             for p in 0..m {
-                for j in 0..dims {
-                    leaf_columns[start * dims + j * m + p] = tree_points[(start + p) * dims + j];
+                for j in 0..box_dims {
+                    leaf_columns[start * box_dims + j * m + p] =
+                        tree_points[(start + p) * dims + j];
                 }
             }
             let (lo, hi) =
@@ -408,7 +410,6 @@ impl NeighborIndex {
             }
             let dims = self.dims;
             let rows = &self.points[n.start as usize * dims..n.end as usize * dims];
-            let start = n.start as usize * dims;
             if n.axis == IDENTICAL_ROWS {
                 let d2 = squared_distance(q, &rows[..dims]);
                 let take = (n.end - n.start).min(best.k as u32);
@@ -420,12 +421,13 @@ impl NeighborIndex {
                 // tree coordinates (the same summation order as `squared_distance`, so
                 // without rotation they are the exact distances).
                 let m = (n.end - n.start) as usize;
-                let columns = &self.leaf_columns[start..start + m * dims];
+                let leading = self.leading_dims();
+                let columns = &self.leaf_columns
+                    [n.start as usize * leading..(n.start as usize + m) * leading];
                 let mut acc = [0.0f64; LARGE_LEAF_SIZE];
                 let acc = &mut acc[..m];
                 // Rotated: the leading axes carry most of the variance, so a partial sum
                 // over them already rules most rows out.
-                let leading = self.leading_dims();
                 for (column, &x) in columns.chunks_exact(m).zip(t).take(leading) {
                     for (a, &v) in acc.iter_mut().zip(column) {
                         let diff = x - v;
@@ -438,24 +440,19 @@ impl NeighborIndex {
                     // mispredicted often enough to cost a tenth of the search), and only
                     // those are visited, in order, against the bound as it tightens.
                     // Rotated distances are exact up to rounding: a filter; the exact
-                    // distance on the original values decides.
+                    // distance on the original values decides, computed straight away
+                    // (checking the remaining rotated axes first read a third copy of the
+                    // rows: with 36 features the working set then outgrew the 2 MiB L2,
+                    // and dropping that step made LOF 5-9% faster).
                     let limit = self.scan_limit(best);
                     let mut candidates = acc
                         .iter()
                         .enumerate()
                         .fold(0u64, |mask, (k, &d2)| mask | (u64::from(d2 < limit) << k));
-                    let rotated = &self.rotated_points[start..start + m * dims];
                     while candidates != 0 {
                         let k = candidates.trailing_zeros() as usize;
                         candidates &= candidates - 1;
-                        let limit = self.scan_limit(best);
-                        let partial = acc[k];
-                        if partial >= limit {
-                            continue;
-                        }
-                        let r = &rotated[k * dims..(k + 1) * dims];
-                        let rest = squared_distance(&t[leading..], &r[leading..]);
-                        if partial + rest < limit {
+                        if acc[k] < self.scan_limit(best) {
                             let row = &rows[k * dims..(k + 1) * dims];
                             best.push(squared_distance(q, row), n.start + k as u32);
                         }
