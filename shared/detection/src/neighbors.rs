@@ -78,7 +78,9 @@ pub(crate) struct NeighborIndex {
     rotation: Vec<f64>,
     /// Rows in tree order, row-major, original coordinates.
     points: Vec<f64>,
-    /// The same rows in tree (rotated) coordinates, when rotated.
+    /// The same rows in tree (rotated) coordinates, when rotated: the training queries'
+    /// coordinates (leaf scans and boxes read `leaf_columns` and `leaf_boxes`). Only the
+    /// fit needs them; new rows are rotated as they come.
     rotated_points: Vec<f64>,
     /// The rows' first [`Self::leading_dims`] tree coordinates again, leaf by leaf in
     /// dimension-major order (the `m` values of dimension 0, then of dimension 1, ...), so
