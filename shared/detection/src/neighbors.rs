@@ -78,10 +78,6 @@ pub(crate) struct NeighborIndex {
     rotation: Vec<f64>,
     /// Rows in tree order, row-major, original coordinates.
     points: Vec<f64>,
-    /// The same rows in tree (rotated) coordinates, when rotated: the training queries'
-    /// coordinates (leaf scans and boxes read `leaf_columns` and `leaf_boxes`). Only the
-    /// fit needs them; new rows are rotated as they come.
-    rotated_points: Vec<f64>,
     /// The rows' first [`Self::leading_dims`] tree coordinates again, leaf by leaf in
     /// dimension-major order (the `m` values of dimension 0, then of dimension 1, ...), so
     /// a leaf scan is vectorised across rows (a rotated tree's scan reads no further, so
@@ -192,6 +188,26 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 
 impl NeighborIndex {
     pub(crate) fn build(data: ArrayView2<'_, f64>) -> Result<Self> {
+        Ok(Self::build_tree(data)?.0)
+    }
+
+    /// Builds the index and finds the `k` nearest neighbours of every training row (see
+    /// [`Self::training_neighbours`]).
+    pub(crate) fn build_with_training_neighbours(
+        data: ArrayView2<'_, f64>,
+        k: usize,
+    ) -> Result<(Self, TrainingNeighbours)> {
+        let (index, rotated_points) = Self::build_tree(data)?;
+        let neighbours = index.training_neighbours(k, &rotated_points);
+        Ok((index, neighbours))
+    }
+
+    /// The index and, when the tree is rotated, the rows in tree order and tree
+    /// coordinates (empty otherwise). Only the fit's queries of the training rows read
+    /// those coordinates (leaf scans and boxes have `leaf_columns` and `leaf_boxes`; new
+    /// rows are rotated as they come), so the index does not keep them: n × d values
+    /// (290 MB for a million rows of 36 features) for nothing in a stored model.
+    fn build_tree(data: ArrayView2<'_, f64>) -> Result<(Self, Vec<f64>)> {
         let (n, dims) = data.dim();
         let leaf_size = if n >= MANY_ROWS {
             LARGE_LEAF_SIZE
@@ -218,7 +234,6 @@ impl NeighborIndex {
             mean,
             rotation,
             points: Vec::new(),
-            rotated_points: Vec::new(),
             leaf_columns: Vec::new(),
             order: Vec::new(),
             position: Vec::new(),
@@ -229,17 +244,17 @@ impl NeighborIndex {
             leaf_boxes: Vec::new(),
         };
         let mut order: Vec<u32> = (0..n as u32).collect();
+        let mut rotated_points = Vec::new();
         if rotated {
             index.split(tree_coordinates.view(), &mut order, 0);
-            index.rotated_points = Vec::with_capacity(n * dims);
+            rotated_points.reserve_exact(n * dims);
             for &i in &order {
-                index
-                    .rotated_points
-                    .extend(tree_coordinates.row(i as usize).iter());
+                rotated_points.extend(tree_coordinates.row(i as usize).iter());
             }
         } else {
             index.split(data, &mut order, 0);
         }
+        drop(tree_coordinates);
         let mut points = Vec::with_capacity(n * dims);
         for &i in &order {
             points.extend(data.row(i as usize).iter());
@@ -248,11 +263,7 @@ impl NeighborIndex {
         for (p, &i) in order.iter().enumerate() {
             position[i as usize] = p as u32;
         }
-        let tree_points = if rotated {
-            &index.rotated_points
-        } else {
-            &points
-        };
+        let tree_points = if rotated { &rotated_points } else { &points };
         let box_dims = index.leading_dims();
         let mut leaf_columns = vec![0.0; n * box_dims];
         let leaves = index.nodes.iter().filter(|n| n.left == 0).count();
@@ -283,7 +294,7 @@ impl NeighborIndex {
         index.leaf_columns = leaf_columns;
         index.order = order;
         index.position = position;
-        Ok(index)
+        Ok((index, rotated_points))
     }
 
     /// Tree coordinates a leaf scan sums first and leaf boxes cover: all of them, or in a
@@ -540,7 +551,10 @@ impl NeighborIndex {
     /// Results are flat and in tree order (position `p` is training row `row_at(p)`, its
     /// neighbours are positions too): no allocation per row, and consecutive queries
     /// touch the same leaves.
-    pub(crate) fn training_neighbours(&self, k: usize) -> TrainingNeighbours {
+    ///
+    /// `rotated_points`: the rows in tree order and tree coordinates, from
+    /// [`Self::build_tree`] (empty when the tree is not rotated).
+    fn training_neighbours(&self, k: usize, rotated_points: &[f64]) -> TrainingNeighbours {
         const CHUNK: usize = 256;
         let n = self.order.len();
         let k = k.min(n.saturating_sub(1));
@@ -561,7 +575,7 @@ impl NeighborIndex {
                             let p = chunk * CHUNK + r;
                             let q = &self.points[p * self.dims..(p + 1) * self.dims];
                             let t = if self.rotated {
-                                &self.rotated_points[p * self.dims..(p + 1) * self.dims]
+                                &rotated_points[p * self.dims..(p + 1) * self.dims]
                             } else {
                                 q
                             };
@@ -906,8 +920,8 @@ mod tests {
             let data = Array2::from_shape_fn((900, dims), |(i, j)| {
                 (((i * 7919 + j * 104_729) % 1013) as f64 / 41.0).cos() * (j % 4 + 1) as f64
             });
-            let index = NeighborIndex::build(data.view()).unwrap();
-            let all = index.training_neighbours(4);
+            let (index, all) =
+                NeighborIndex::build_with_training_neighbours(data.view(), 4).unwrap();
             for i in (0..900).step_by(29) {
                 let p = index.position[i] as usize;
                 let idx: Vec<usize> = all.positions[p * 4..(p + 1) * 4]

@@ -82,10 +82,9 @@ impl Detector for KnnParams {
     fn fit(&self, data: ArrayView2<'_, f64>, _seed: u64) -> Result<Fitted<FittedKnn>> {
         self.validate()?;
         check_data(data, "knn", self.n_neighbors + 1)?;
-        let index = NeighborIndex::build(data)?;
         let k = self.n_neighbors;
         let method = self.method;
-        let mut neighbours = index.training_neighbours(k);
+        let (index, mut neighbours) = NeighborIndex::build_with_training_neighbours(data, k)?;
         let by_position: Vec<f64> = neighbours
             .distances
             .par_chunks_mut(k)

@@ -89,10 +89,9 @@ impl Detector for LofParams {
         self.validate()?;
         check_data(data, "lof", 2)?;
         let k = self.n_neighbors.min(data.nrows() - 1);
-        let index = NeighborIndex::build(data)?;
         // Everything in tree order (see `training_neighbours`), back to rows at the end.
+        let (index, neighbours) = NeighborIndex::build_with_training_neighbours(data, k)?;
         let as_index = |p: u32| p as usize;
-        let neighbours = index.training_neighbours(k);
         let by_position = || {
             neighbours
                 .positions
