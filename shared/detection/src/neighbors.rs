@@ -418,8 +418,9 @@ impl NeighborIndex {
                 }
             } else {
                 // Distances to all rows of the leaf at once, dimension by dimension, in
-                // tree coordinates (the same summation order as `squared_distance`, so
-                // without rotation they are the exact distances).
+                // tree coordinates (without rotation these are the rows' squared
+                // distances, summed in dimension order: `squared_distance`'s four lanes
+                // may differ from them in the last bits).
                 let m = (n.end - n.start) as usize;
                 let leading = self.leading_dims();
                 let columns = &self.leaf_columns
