@@ -1,6 +1,7 @@
 //! A local model registry: fitted models stored as versioned envelopes under
 //! `<data dir>/models/<name>.json`. The data dir is `PYNOMALY_DATA_DIR` or `./.pynomaly`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pynomaly_detection::{DetectionError, Model};
@@ -124,14 +125,20 @@ impl LocalModelStore {
             return Err(ModelStoreError::Exists(name.to_string()));
         }
         std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
-        let bytes = model.to_json().map_err(|source| ModelStoreError::Format {
-            name: name.to_string(),
-            source,
-        })?;
         let tmp = self
             .dir
             .join(format!(".{name}.json.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
+        // Streamed into the file: a neighbour model's envelope holds its training rows, and
+        // building it in memory first doubled what saving one cost.
+        let written = std::fs::File::create(&tmp).and_then(|file| {
+            let mut writer = std::io::BufWriter::new(file);
+            model.write_json(&mut writer)?;
+            writer.flush()
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("write", &tmp)(e));
+        }
         std::fs::rename(&tmp, &path).map_err(io("rename", &path))?;
         Ok(path)
     }
@@ -247,6 +254,33 @@ mod tests {
         ));
         assert!(matches!(
             store.delete("m1"),
+            Err(ModelStoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_failed_save_reports_the_file_and_leaves_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalModelStore::new(dir.path());
+        // A directory where the temporary file would go: creating the file fails.
+        let tmp = dir
+            .path()
+            .join(format!("models/.m1.json.tmp-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let err = store.save("m1", &model(), false).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ModelStoreError::Io {
+                    action: "write",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(".m1.json.tmp"), "{err}");
+        assert!(matches!(
+            store.load("m1"),
             Err(ModelStoreError::NotFound { .. })
         ));
     }
