@@ -344,6 +344,7 @@ fn error_paths_name_the_problem() {
     let ragged = write("ragged.csv", "a,b\n1,2\n3\n");
     let text = write("text.csv", "host,cpu\nweb1,3\nweb2,4\n");
     let bad_json = write("bad.json", "[[1, 2], [3, ");
+    let twice = write("twice.csv", "a,b,a\n1,2,3\n4,5,6\n");
     let good = sample("glass.csv");
     let good = good.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -359,6 +360,10 @@ fn error_paths_name_the_problem() {
         (vec!["detect", &ragged], "row 2 has 1 fields, expected 2"),
         (vec!["detect", &text], "column `host` is not numeric"),
         (vec!["detect", &bad_json], "malformed JSON"),
+        (
+            vec!["detect", &twice],
+            "column name `a` is used twice (columns 1 and 3)",
+        ),
         (
             vec!["detect", good, "--algorithm", "svm"],
             "unknown algorithm `svm`",

@@ -5,7 +5,8 @@
 //! - Header: CSV headers are detected (a first record with any non-numeric, non-empty
 //!   field is a header) unless forced; without one, columns are named `f0, f1, ...`.
 //! - Columns: `columns` keeps only the named columns (in that order); `ignore_columns`
-//!   drops them. An unknown name is an error listing the available columns.
+//!   drops them. An unknown name is an error listing the available columns; a name used
+//!   by two columns is an error naming both.
 //! - Non-numeric values in a kept column are an error naming the column, row and value.
 //! - Missing values (empty, `NA`, `N/A`, `NaN`, `null`, `?`, JSON `null`, a missing key)
 //!   follow [`MissingPolicy`]; `error` (the default) names the row and column.
@@ -201,6 +202,19 @@ pub enum FormatError {
         name: String,
         /// The input's columns.
         available: String,
+    },
+    /// Two columns have the same name, so selecting, ignoring or explaining by name
+    /// would be ambiguous.
+    #[error(
+        "column name `{name}` is used twice (columns {first} and {second}); column names must be unique"
+    )]
+    DuplicateColumn {
+        /// The repeated name.
+        name: String,
+        /// 1-based position of its first use.
+        first: usize,
+        /// 1-based position of its second use.
+        second: usize,
     },
     /// Nothing to score.
     #[error("the input has no data rows")]
@@ -544,6 +558,22 @@ pub(crate) fn column_index(names: &[String], wanted: &str) -> Result<usize, Form
         })
 }
 
+/// Checks that no two columns share a name (selecting, ignoring or explaining by name
+/// would be ambiguous).
+pub(crate) fn check_unique_names(names: &[String]) -> Result<(), FormatError> {
+    let mut seen = HashMap::with_capacity(names.len());
+    for (j, name) in names.iter().enumerate() {
+        if let Some(first) = seen.insert(name.as_str(), j) {
+            return Err(FormatError::DuplicateColumn {
+                name: name.clone(),
+                first: first + 1,
+                second: j + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Turns rows of cells into a numeric table, applying column selection and the
 /// missing-value policy as rows arrive.
 struct TableBuilder {
@@ -561,6 +591,7 @@ struct TableBuilder {
 
 impl TableBuilder {
     fn new(names: Vec<String>, options: &ReadOptions) -> Result<Self, FormatError> {
+        check_unique_names(&names)?;
         let label_index = options
             .label_column
             .as_deref()
@@ -874,6 +905,28 @@ mod tests {
         assert!(err.to_string().starts_with("malformed JSON"), "{err}");
         let err = read("a\ninf\n", ReadOptions::default()).unwrap_err();
         assert!(err.to_string().contains("not a finite number"), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_column_name_is_an_error() {
+        let err = read("a,b,a\n1,2,3\n", ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::DuplicateColumn {
+                name: "a".into(),
+                first: 1,
+                second: 3
+            }
+        );
+        // Even when ignored: which of the two was meant is unknown.
+        let options = ReadOptions {
+            ignore_columns: vec!["a".into()],
+            ..ReadOptions::default()
+        };
+        assert!(matches!(
+            read("a,b,a\n1,2,3\n", options),
+            Err(FormatError::DuplicateColumn { .. })
+        ));
     }
 
     #[test]

@@ -17,7 +17,8 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::formats::{
-    Cell, Format, FormatError, RawTable, column_index, read_json, read_ndjson, text_cell,
+    Cell, Format, FormatError, RawTable, check_unique_names, column_index, read_json, read_ndjson,
+    text_cell,
 };
 
 /// Options for [`read_series`].
@@ -164,6 +165,7 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
     if raw.rows.is_empty() {
         return Err(FormatError::NoRows);
     }
+    check_unique_names(&raw.names)?;
     let time = column_index(&raw.names, &options.time_column)?;
     let entity = options
         .entity_column
@@ -314,6 +316,16 @@ mod tests {
         let err = read_series(json, &SeriesOptions::default()).unwrap_err();
         assert!(
             err.to_string().contains("column `v` is not numeric"),
+            "{err}"
+        );
+        let err = read_series(
+            b"timestamp,v,v\n2024-01-01,1,2\n",
+            &SeriesOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("column name `v` is used twice (columns 2 and 3)"),
             "{err}"
         );
     }

@@ -314,6 +314,14 @@ async fn error_paths() {
         (
             "POST",
             "/api/v1/detect",
+            "text/csv",
+            "cpu,cpu\n1,2\n3,4\n".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "column name `cpu` is used twice",
+        ),
+        (
+            "POST",
+            "/api/v1/detect",
             "application/json",
             json!({"data": [[1, 2], ["NaN", 3]]}).to_string(),
             StatusCode::UNPROCESSABLE_ENTITY,
