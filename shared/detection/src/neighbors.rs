@@ -5,11 +5,10 @@
 //! dimension but measured about 4× slower than scikit-learn's trees on the benchmark
 //! datasets, which would have made KNN/LOF slower than PyOD. This tree splits at the
 //! median along the dimension of largest variance, never inside a run of equal values
-//! (see [`split_at_median`]), keeps leaves of at most [`LEAF_SIZE`] rows contiguous
-//! in memory, and prunes with nanoflann's incremental lower
-//! bound: each node stores the gap between its children along the split dimension, so
-//! the distance from the query to a node's region is updated in O(1) per step.
-//!
+//! (see [`split_at_median`]), keeps leaves of at most [`LEAF_SIZE`] rows contiguous in
+//! memory, and prunes with nanoflann's incremental lower bound: each node stores the gap
+//! between its children along the split dimension, so the distance from the query to a
+//! node's region is updated in O(1) per step.
 //!
 //! With many features the tree is built in the rows' principal axes (centred, times the
 //! eigenvectors of their covariance): a rotation keeps Euclidean distances, but the tree's
