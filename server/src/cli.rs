@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use pynomaly_detection::{AlgorithmParams, Detection, Model, ScoreOptions, Threshold};
+use pynomaly_detection::{AlgorithmParams, Detection, ScoreOptions, Threshold};
 use pynomaly_service::models::{LocalModelStore, default_data_dir};
+use pynomaly_service::scoring::{self, ScoringError};
 
 use crate::input::{InputArgs, load_table};
 use crate::output::write_results;
@@ -56,13 +57,13 @@ pub enum Command {
 pub struct AlgorithmArgs {
     /// iforest | ecod | copod | hbos | knn | lof | pca | mad | rcf | ensemble
     /// (aliases such as isolation_forest are accepted).
-    #[arg(long, short = 'a', default_value = "iforest")]
+    #[arg(long, short = 'a', default_value = scoring::DEFAULT_ALGORITHM)]
     pub algorithm: String,
     /// Algorithm parameters as a JSON object, e.g. '{"n_neighbors": 10}'.
     #[arg(long)]
     pub params: Option<String>,
     /// Random seed (results are reproducible for a given seed).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = scoring::DEFAULT_SEED)]
     pub seed: u64,
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
@@ -78,7 +79,7 @@ impl AlgorithmArgs {
             ),
             None => None,
         };
-        Ok(AlgorithmParams::from_name(&self.algorithm, params)?)
+        scoring::algorithm_params(Some(&self.algorithm), params).map_err(cli_error)
     }
 }
 
@@ -102,14 +103,13 @@ pub struct ThresholdArgs {
 
 impl ThresholdArgs {
     fn options(&self) -> Result<ScoreOptions> {
-        let threshold = match (&self.contamination, self.threshold.as_deref()) {
-            (Some(c), _) => Threshold::Contamination(*c),
-            (None, None | Some("auto")) => Threshold::Auto,
-            (None, Some(text)) => Threshold::Score(text.parse().map_err(|_| {
-                anyhow::anyhow!("--threshold must be `auto` or a number, got `{text}`")
-            })?),
-        };
-        threshold.validate()?;
+        let threshold = self
+            .threshold
+            .as_deref()
+            .map(scoring::parse_threshold)
+            .transpose()
+            .and_then(|t| scoring::threshold_rule(self.contamination, t))
+            .map_err(cli_error)?;
         if self.top_features == 0 {
             bail!("--top-features must be at least 1");
         }
@@ -206,6 +206,22 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// A use case's rejection in the CLI's words (its flags).
+fn cli_error(e: ScoringError) -> anyhow::Error {
+    match e {
+        ScoringError::ThresholdConflict => {
+            anyhow::anyhow!("give either --contamination or --threshold, not both")
+        }
+        ScoringError::BadThreshold(text) => {
+            anyhow::anyhow!("--threshold must be `auto` or a number, got `{text}`")
+        }
+        ScoringError::OverBudget { .. } => anyhow::anyhow!(
+            "{e} (the limit is the memory this machine has available; --columns picks fewer)"
+        ),
+        other => other.into(),
+    }
+}
+
 /// Sizes rayon's global pool (0 = one thread per core).
 fn set_threads(threads: usize) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
@@ -264,13 +280,14 @@ fn detect(args: DetectArgs) -> Result<()> {
     let options = args.threshold.options()?;
     let table = load_table(&args.file, &args.input.options(&args.file))?;
     let spinner = progress::spinner(format!("{} on {} rows", params.name(), table.data.nrows()));
-    let (_, detection) = Model::detect(
+    let (_, detection) = scoring::detect(
         &params,
-        table.data.view(),
-        table.columns.clone(),
+        &table,
         args.algorithm.seed,
         options,
-    )?;
+        scoring::machine_budget(),
+    )
+    .map_err(cli_error)?;
     spinner.finish_and_clear();
     finish(
         &args.output,
@@ -293,12 +310,13 @@ fn train(args: TrainArgs, store: &LocalModelStore) -> Result<()> {
         params.name(),
         table.data.nrows()
     ));
-    let (model, _) = Model::fit(
+    let model = scoring::fit(
         &params,
-        table.data.view(),
-        table.columns.clone(),
+        &table,
         args.algorithm.seed,
-    )?;
+        scoring::machine_budget(),
+    )
+    .map_err(cli_error)?;
     spinner.finish_and_clear();
     let path = store.save(&args.model, &model, args.force)?;
     eprintln!(
@@ -319,14 +337,10 @@ fn score(args: ScoreArgs, store: &LocalModelStore) -> Result<()> {
     set_threads(args.threads)?;
     let model = store.load(&args.model)?;
     let options = args.threshold.options()?;
-    let mut read = args.input.options(&args.file);
-    if read.columns.is_none() {
-        // Score the columns the model was trained on, by name; other columns are ignored.
-        read.columns = Some(model.feature_names.clone());
-        read.ignore_columns.clear();
-    }
+    // The columns the model was trained on, by name; other columns are left alone.
+    let read = scoring::model_read_options(&model, &args.input.options(&args.file));
     let table = load_table(&args.file, &read)?;
-    let detection = model.evaluate(table.data.view(), options)?;
+    let detection = scoring::score(&model, &table, options).map_err(cli_error)?;
     finish(
         &args.output,
         &args.threshold,

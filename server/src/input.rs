@@ -3,7 +3,9 @@
 use std::io::Read;
 
 use anyhow::{Context, Result};
-use pynomaly_service::formats::{Format, MissingPolicy, ReadOptions, Table, read_table};
+use pynomaly_service::formats::{
+    Format, FormatError, MissingPolicy, ReadOptions, Table, read_table,
+};
 
 /// Input options shared by `detect`, `train` and `score`.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,6 +58,7 @@ impl InputArgs {
             ignore_columns: self.ignore_columns.clone(),
             missing: self.missing,
             label_column: None,
+            model_columns: None,
         }
     }
 }
@@ -82,5 +85,20 @@ pub fn read_bytes(path: &str) -> Result<Vec<u8>> {
 pub fn load_table(path: &str, options: &ReadOptions) -> Result<Table> {
     let bytes = read_bytes(path)?;
     let shown = if path == "-" { "standard input" } else { path };
-    read_table(&bytes, options).with_context(|| format!("cannot use {shown}"))
+    read_table(&bytes, options)
+        .map_err(|e| anyhow::anyhow!("{e}{}", cli_hint(&e)))
+        .with_context(|| format!("cannot use {shown}"))
+}
+
+/// What to do about a reading error, in the CLI's flags.
+pub fn cli_hint(e: &FormatError) -> String {
+    match e {
+        FormatError::NonNumeric { column, .. } => {
+            format!(" (leave the column out, e.g. --ignore-columns {column})")
+        }
+        FormatError::Missing { .. } => {
+            " (choose --missing drop|mean|median to handle missing values)".to_string()
+        }
+        _ => String::new(),
+    }
 }

@@ -64,6 +64,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
                 body_bytes: args.max_body_bytes,
                 rows: args.max_rows,
                 upload_bytes: args.max_upload_bytes,
+                ..Limits::default()
             },
         )
         .with_jobs(backend.metadata.clone(), backend.queue.clone());

@@ -25,6 +25,7 @@
 //! Results do not depend on the number of threads.
 
 pub mod algorithms;
+pub mod cost;
 pub mod ensemble;
 mod error;
 pub mod metrics;
@@ -35,6 +36,7 @@ mod stats;
 pub mod timeseries;
 
 pub use algorithms::{Detector, Fitted, FittedDetector};
+pub use cost::{Budget, Cost, OverBudget};
 pub use error::{DetectionError, Result};
 pub use model::{
     Detection, Explanation, FeatureContribution, Model, ScoreOptions, Threshold, TrainingStats,

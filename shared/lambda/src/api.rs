@@ -28,6 +28,7 @@ pub fn router_for(backend: &Backend) -> ApiService {
         body_bytes: env_number("PYNOMALY_MAX_BODY_BYTES", defaults.body_bytes),
         rows: env_number("PYNOMALY_MAX_ROWS", defaults.rows),
         upload_bytes: env_number("PYNOMALY_MAX_UPLOAD_BYTES", defaults.upload_bytes),
+        ..defaults
     };
     let state = AppState::new(backend.store.clone(), limits)
         .with_jobs(backend.metadata.clone(), backend.queue.clone());

@@ -162,7 +162,8 @@ fn scores(csv: &str) -> Vec<f64> {
 }
 
 fn whole_file_scores() -> Vec<f64> {
-    let (csv, _) = score_with_model(&model(), &wbc(), None, Threshold::Auto).unwrap();
+    let (csv, _) =
+        score_with_model(&model(), &wbc(), &Default::default(), Threshold::Auto).unwrap();
     scores(&String::from_utf8(csv).unwrap())
 }
 

@@ -22,7 +22,7 @@ use pynomaly_detection::{Model, Threshold};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::formats::Format;
+use crate::formats::{Format, ReadOptions};
 use crate::jobs::{
     Job, JobProgress, JobQueue, JobServices, JobSpec, JobState, JobSummary, QueueMessage, fail_job,
     score_with_model,
@@ -295,7 +295,11 @@ pub async fn ingest_object(
     }
     let bytes = services.store.get(key).await?;
     let scored = tokio::task::spawn_blocking(move || {
-        score_with_model(&model, &bytes, format, Threshold::Auto)
+        let read = ReadOptions {
+            format,
+            ..Default::default()
+        };
+        score_with_model(&model, &bytes, &read, Threshold::Auto)
     })
     .await
     .map_err(|e| StoreError::Backend {
@@ -492,7 +496,11 @@ pub async fn process_chunk(
             Format::Csv
         };
         let scored = tokio::task::spawn_blocking(move || {
-            score_with_model(&model, &bytes, Some(format), Threshold::Auto)
+            let read = ReadOptions {
+                format: Some(format),
+                ..Default::default()
+            };
+            score_with_model(&model, &bytes, &read, Threshold::Auto)
         })
         .await
         .map_err(|e| StoreError::Backend {

@@ -115,6 +115,11 @@ pub struct ReadOptions {
     pub missing: MissingPolicy,
     /// A column to take out as labels (used by the benchmark, never given to detectors).
     pub label_column: Option<String>,
+    /// The features of the model that will score the table: taken by name, in the
+    /// model's order, when the input names its columns (other columns are left alone,
+    /// whatever they hold); by position when it does not (headerless CSV, JSON arrays),
+    /// which must then have exactly that many columns. `columns`, when given, wins.
+    pub model_columns: Option<Vec<String>>,
 }
 
 /// A numeric table.
@@ -164,9 +169,7 @@ pub enum FormatError {
         got: usize,
     },
     /// A value is not a number.
-    #[error(
-        "column `{column}` is not numeric: row {row} has {value:?} (ignore the column, e.g. --ignore-columns {column})"
-    )]
+    #[error("column `{column}` is not numeric: row {row} has {value:?}")]
     NonNumeric {
         /// Column name.
         column: String,
@@ -186,9 +189,7 @@ pub enum FormatError {
         value: String,
     },
     /// A value is missing and the policy is `error`.
-    #[error(
-        "missing value in column `{column}` at row {row} (choose --missing drop|mean|median to handle missing values)"
-    )]
+    #[error("missing value in column `{column}` at row {row}")]
     Missing {
         /// Column name.
         column: String,
@@ -202,6 +203,28 @@ pub enum FormatError {
         name: String,
         /// The input's columns.
         available: String,
+    },
+    /// The model that scores the input was trained on a column the input lacks.
+    #[error(
+        "the model was trained on column `{name}`, which the input lacks; its columns are: {available}"
+    )]
+    MissingFeature {
+        /// The trained column's name.
+        name: String,
+        /// The input's columns.
+        available: String,
+    },
+    /// An input without column names has a different number of columns than the model.
+    #[error(
+        "the input has {got} unnamed columns but the model was trained on {expected} ({names}); send them in that order, or name the columns"
+    )]
+    FeatureCount {
+        /// Columns the model needs.
+        expected: usize,
+        /// Columns the input has.
+        got: usize,
+        /// The model's feature names.
+        names: String,
     },
     /// Two columns have the same name, so selecting, ignoring or explaining by name
     /// would be ambiguous.
@@ -511,6 +534,7 @@ pub fn table_from_json_rows(items: &[Value], options: &ReadOptions) -> Result<Ta
 /// options. Anything else (and every error) goes through the general path.
 fn numeric_arrays(items: &[Value], options: &ReadOptions) -> Option<Table> {
     if options.columns.is_some()
+        || options.model_columns.is_some()
         || !options.ignore_columns.is_empty()
         || options.label_column.is_some()
     {
@@ -574,6 +598,33 @@ pub(crate) fn check_unique_names(names: &[String]) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// The input columns that feed a model's `features`: by name, or by position when the
+/// input's columns are unnamed (`f0, f1, ...`: no header, or JSON arrays).
+fn model_selection(names: &[String], features: &[String]) -> Result<Vec<usize>, FormatError> {
+    if *names == default_names(names.len()) {
+        if names.len() != features.len() {
+            return Err(FormatError::FeatureCount {
+                expected: features.len(),
+                got: names.len(),
+                names: features.join(", "),
+            });
+        }
+        return Ok((0..names.len()).collect());
+    }
+    features
+        .iter()
+        .map(|f| {
+            names
+                .iter()
+                .position(|n| n == f)
+                .ok_or_else(|| FormatError::MissingFeature {
+                    name: f.clone(),
+                    available: names.join(", "),
+                })
+        })
+        .collect()
+}
+
 /// Turns rows of cells into a numeric table, applying column selection and the
 /// missing-value policy as rows arrive.
 struct TableBuilder {
@@ -600,12 +651,13 @@ impl TableBuilder {
         for name in &options.ignore_columns {
             column_index(&names, name)?;
         }
-        let selected: Vec<usize> = match &options.columns {
-            Some(cols) => cols
+        let selected: Vec<usize> = match (&options.columns, &options.model_columns) {
+            (Some(cols), _) => cols
                 .iter()
                 .map(|c| column_index(&names, c))
                 .collect::<Result<_, _>>()?,
-            None => (0..names.len())
+            (None, Some(features)) => model_selection(&names, features)?,
+            (None, None) => (0..names.len())
                 .filter(|&j| Some(j) != label_index && !options.ignore_columns.contains(&names[j]))
                 .collect(),
         };

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use pynomaly_detection::{AlgorithmParams, Model, ScoreOptions, Threshold};
+use pynomaly_detection::{Budget, Model, ScoreOptions, Threshold};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::formats::{Format, ReadOptions, read_table};
+use crate::formats::{Format, ReadOptions};
+use crate::scoring::{self, ScoringError};
 use crate::storage::{ObjectStore, StoreError};
 
 /// Job states.
@@ -352,6 +353,8 @@ pub struct JobServices {
     pub metadata: Arc<dyn MetadataStore>,
     /// How long an attempt holds a running job ([`LEASE_SECONDS`] by default).
     pub lease_seconds: u64,
+    /// What one job's fit may cost ([`JOB_BUDGET`](scoring::JOB_BUDGET) by default).
+    pub budget: Budget,
 }
 
 impl JobServices {
@@ -361,6 +364,7 @@ impl JobServices {
             store,
             metadata,
             lease_seconds: LEASE_SECONDS,
+            budget: scoring::JOB_BUDGET,
         }
     }
 }
@@ -399,12 +403,17 @@ pub async fn run_job(
         return Ok(None);
     }
     let started = Instant::now();
-    let outcome = score(services, &running).await;
+    let outcome = match score(services, &running).await {
+        Ok(outcome) => outcome,
+        Err(storage) => return Err(release(services, &running, storage).await),
+    };
     let mut done = running.clone();
     match outcome {
         Ok((results, summary)) => {
             let key = format!("tenants/{}/results/{}.csv", running.tenant, running.id);
-            services.store.put(&key, results).await?;
+            if let Err(storage) = services.store.put(&key, results).await {
+                return Err(release(services, &running, storage).await);
+            }
             done.state = JobState::Succeeded;
             done.results_key = Some(key);
             done.progress.parts_done = done.progress.parts_total;
@@ -426,30 +435,67 @@ pub async fn run_job(
     Ok(Some(done))
 }
 
+/// Storage trouble is not the job's fault: the attempt hands the job back (queued, no
+/// lease) so that the message's redelivery runs it, instead of failing it for good or
+/// leaving it held until the lease runs out. Returns `error` for the caller to pass on.
+async fn release(services: &JobServices, running: &Job, error: StoreError) -> StoreError {
+    let mut released = running.clone();
+    released.state = JobState::Queued;
+    released.lease_expires_at = None;
+    if let Err(e) = services
+        .metadata
+        .update_job_if(&released, (JobState::Running, running.attempts))
+        .await
+    {
+        tracing::warn!(job = %running.id, error = %e, "cannot hand the job back; its lease will expire");
+    }
+    error
+}
+
 /// Scores a job's input: results CSV (`row,score,grade,anomaly`) and a summary, or the
-/// reason it cannot be done.
-async fn score(services: &JobServices, job: &Job) -> Result<(Vec<u8>, JobSummary), String> {
+/// reason the input or model is rejected (permanent); a storage failure is an error
+/// (transient: the message is retried).
+async fn score(
+    services: &JobServices,
+    job: &Job,
+) -> Result<Result<(Vec<u8>, JobSummary), String>, StoreError> {
     let spec = &job.spec;
     let input_key = format!("tenants/{}/{}", job.tenant, spec.object_key);
-    let bytes = services
-        .store
-        .get(&input_key)
-        .await
-        .map_err(|e| format!("cannot read the input `{}`: {e}", spec.object_key))?;
+    let bytes = match services.store.get(&input_key).await {
+        Ok(bytes) => bytes,
+        Err(e @ (StoreError::NotFound(_) | StoreError::InvalidKey(_))) => {
+            return Ok(Err(format!(
+                "cannot read the input `{}`: {e}",
+                spec.object_key
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     let model_bytes = match &spec.model_id {
-        Some(id) => Some(
-            services
-                .store
-                .get(&format!("tenants/{}/models/{id}.json", job.tenant))
-                .await
-                .map_err(|_| format!("no model `{id}`"))?,
-        ),
+        Some(id) => match services
+            .store
+            .get(&format!("tenants/{}/models/{id}.json", job.tenant))
+            .await
+        {
+            Ok(bytes) => Some(bytes),
+            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => {
+                return Ok(Err(format!("no model `{id}`")));
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let spec = spec.clone();
-    tokio::task::spawn_blocking(move || score_blocking(&spec, &bytes, model_bytes.as_deref()))
-        .await
-        .map_err(|e| format!("worker failed: {e}"))?
+    let budget = services.budget;
+    tokio::task::spawn_blocking(move || {
+        score_blocking(&spec, &bytes, model_bytes.as_deref(), budget)
+    })
+    .await
+    .map_err(|e| StoreError::Backend {
+        action: "score",
+        key: input_key,
+        message: e.to_string(),
+    })
 }
 
 /// The input format a job names, or the one its key's extension implies.
@@ -466,92 +512,80 @@ pub(crate) fn job_format(name: Option<&str>, key: &str) -> Result<Option<Format>
     }
 }
 
+/// The threshold rule a job spec asks for (the one policy: both is an error).
+pub(crate) fn job_threshold(spec: &JobSpec) -> Result<Threshold, ScoringError> {
+    scoring::threshold_rule(spec.contamination, spec.threshold.map(Threshold::Score))
+}
+
+/// A job's use case in the words of its spec's fields.
+fn job_reason(e: ScoringError) -> String {
+    match e {
+        ScoringError::ThresholdConflict => {
+            "give either `contamination` or `threshold`, not both".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 fn score_blocking(
     spec: &JobSpec,
     bytes: &[u8],
     model: Option<&[u8]>,
+    budget: Budget,
 ) -> Result<(Vec<u8>, JobSummary), String> {
     let format = job_format(spec.format.as_deref(), &spec.object_key)?;
-    let threshold = match (spec.contamination, spec.threshold) {
-        (Some(c), _) => Threshold::Contamination(c),
-        (None, Some(t)) => Threshold::Score(t),
-        (None, None) => Threshold::Auto,
+    let threshold = job_threshold(spec).map_err(job_reason)?;
+    let read = ReadOptions {
+        format,
+        ignore_columns: spec.ignore_columns.clone().unwrap_or_default(),
+        ..Default::default()
     };
     match model {
         Some(model_bytes) => {
-            let model = Model::from_json(model_bytes).map_err(|e| e.to_string())?;
-            score_with_model(&model, bytes, format, threshold)
+            let model = Model::from_json(model_bytes)
+                .map_err(|e| format!("the stored model cannot be used: {e}"))?;
+            score_with_model(&model, bytes, &read, threshold)
         }
         None => {
-            let params = AlgorithmParams::from_name(
-                spec.algorithm.as_deref().unwrap_or("iforest"),
-                spec.parameters.clone(),
-            )
-            .map_err(|e| e.to_string())?;
-            let read = ReadOptions {
-                format,
-                ignore_columns: spec.ignore_columns.clone().unwrap_or_default(),
-                ..Default::default()
+            let params =
+                scoring::algorithm_params(spec.algorithm.as_deref(), spec.parameters.clone())
+                    .map_err(job_reason)?;
+            let table = scoring::read_for_fit(bytes, &read).map_err(job_reason)?;
+            let options = ScoreOptions {
+                threshold,
+                explain_top: None,
             };
-            let table = read_table(bytes, &read).map_err(|e| e.to_string())?;
-            let (_, detection) = Model::detect(
-                &params,
-                table.data.view(),
-                table.columns.clone(),
-                42,
-                ScoreOptions {
-                    threshold,
-                    explain_top: None,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            Ok(results_csv(&table.source_rows, &detection))
+            let (_, detection) =
+                scoring::detect(&params, &table, scoring::DEFAULT_SEED, options, budget)
+                    .map_err(job_reason)?;
+            Ok(summarised(&table, &detection))
         }
     }
 }
 
-/// Scores `bytes` (a table in `format`, or sniffed) with a fitted model: results CSV
+/// Scores `bytes` (a table, in `read.format` or sniffed) with a fitted model: results CSV
 /// (`row,score,grade,anomaly`) and a summary, or what is wrong with the input.
 pub fn score_with_model(
     model: &Model,
     bytes: &[u8],
-    format: Option<Format>,
+    read: &ReadOptions,
     threshold: Threshold,
 ) -> Result<(Vec<u8>, JobSummary), String> {
-    let read = ReadOptions {
-        format,
-        columns: Some(model.feature_names.clone()),
-        ..Default::default()
+    let table = scoring::read_for_model(bytes, model, read).map_err(job_reason)?;
+    let options = ScoreOptions {
+        threshold,
+        explain_top: None,
     };
-    let table = read_table(bytes, &read).map_err(|e| e.to_string())?;
-    let detection = model
-        .evaluate(
-            table.data.view(),
-            ScoreOptions {
-                threshold,
-                explain_top: None,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(results_csv(&table.source_rows, &detection))
+    let detection = scoring::score(model, &table, options).map_err(job_reason)?;
+    Ok(summarised(&table, &detection))
 }
 
-fn results_csv(
-    source_rows: &[usize],
+fn summarised(
+    table: &crate::formats::Table,
     detection: &pynomaly_detection::Detection,
 ) -> (Vec<u8>, JobSummary) {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(detection.scores.len() * 32);
-    out.push_str("row,score,grade,anomaly\n");
-    for (k, &row) in source_rows.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{row},{},{:.6},{}",
-            detection.scores[k], detection.grades[k], detection.anomalies[k]
-        );
-    }
     (
-        out.into_bytes(),
+        scoring::results_csv(table, detection),
         JobSummary {
             rows: detection.scores.len(),
             anomalies: detection.anomaly_count(),

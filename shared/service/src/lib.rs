@@ -28,6 +28,8 @@ pub mod models;
 mod parquet_input;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod results;
+pub mod scoring;
 pub mod series;
 pub mod storage;
 #[doc(hidden)]

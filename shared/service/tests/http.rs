@@ -31,6 +31,7 @@ fn state(dir: &std::path::Path) -> AppState {
             body_bytes: 64 * 1024,
             rows: 1000,
             upload_bytes: 1024 * 1024,
+            ..Limits::default()
         },
     )
     .with_jobs(metadata, Arc::new(queue))

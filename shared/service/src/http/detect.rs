@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::formats::MissingPolicy;
+use crate::scoring;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -53,6 +55,8 @@ pub(super) struct DetectRequest {
     pub seed: Option<u64>,
     pub columns: Option<Vec<String>>,
     pub ignore_columns: Option<Vec<String>>,
+    /// Missing values: `error` (default, names row and column), `drop`, `mean` or `median`.
+    pub missing: Option<String>,
     /// A name for a stored model (models endpoint).
     pub name: Option<String>,
 }
@@ -139,29 +143,53 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Parses a JSON request body, or a CSV body with the options in the query string.
+/// Query parameters a CSV body may come with (the JSON body's fields of the same names).
+const QUERY_PARAMETERS: &[&str] = &[
+    "algorithm",
+    "parameters",
+    "contamination",
+    "threshold",
+    "explain",
+    "top_features",
+    "seed",
+    "columns",
+    "ignore_columns",
+    "missing",
+    "name",
+];
+
+/// Parses a JSON request body, or a CSV body with the options in the query string, into
+/// the request and its table: for `model` to score when given (its trained columns, by
+/// name), else to fit on.
 pub(super) fn parse_request(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     bytes: &[u8],
     limits: Limits,
+    model: Option<&Model>,
 ) -> Result<(DetectRequest, Table), AppError> {
     match content_type(headers).as_str() {
         "application/json" | "" => {
+            if let Some(name) = sorted_keys(query).first() {
+                return Err(AppError::bad_request(format!(
+                    "query parameter `{name}` is not read with a JSON body; put it in the body as a field"
+                )));
+            }
             let request: DetectRequest = serde_json::from_slice(bytes)
                 .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
-            let table = request_table(&request, limits)?;
+            let table = request_table(&request, limits, model)?;
             Ok((request, table))
         }
         "text/csv" | "application/csv" => {
             let request = request_from_query(query)?;
             let options = ReadOptions {
                 format: Some(Format::Csv),
-                columns: request.columns.clone(),
-                ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
-                ..Default::default()
+                ..read_options(&request)?
             };
-            let table = read_table(bytes, &options)?;
+            let table = match model {
+                Some(model) => scoring::read_for_model(bytes, model, &options)?,
+                None => read_table(bytes, &options)?,
+            };
             check_rows(table.data.nrows(), limits)?;
             Ok((request, table))
         }
@@ -171,7 +199,22 @@ pub(super) fn parse_request(
     }
 }
 
+fn sorted_keys(query: &HashMap<String, String>) -> Vec<&str> {
+    let mut keys: Vec<&str> = query.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 fn request_from_query(query: &HashMap<String, String>) -> Result<DetectRequest, AppError> {
+    if let Some(unknown) = sorted_keys(query)
+        .into_iter()
+        .find(|k| !QUERY_PARAMETERS.contains(k))
+    {
+        return Err(AppError::bad_request(format!(
+            "unknown query parameter `{unknown}`; known parameters are: {}",
+            QUERY_PARAMETERS.join(", ")
+        )));
+    }
     let number = |key: &str| -> Result<Option<f64>, AppError> {
         query
             .get(key)
@@ -196,11 +239,22 @@ fn request_from_query(query: &HashMap<String, String>) -> Result<DetectRequest, 
             Ok(v) => ThresholdValue::Number(v),
             Err(_) => ThresholdValue::Text(t.clone()),
         }),
-        explain: query.get("explain").map(|v| v == "true" || v == "1"),
+        explain: query
+            .get("explain")
+            .map(|v| match v.as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                other => Err(AppError::bad_request(format!(
+                    "query parameter `explain` must be true or false, got `{other}`"
+                ))),
+            })
+            .transpose()?,
         top_features: number("top_features")?.map(|v| v as usize),
         seed: number("seed")?.map(|v| v as u64),
         columns: list("columns"),
         ignore_columns: list("ignore_columns"),
+        missing: query.get("missing").cloned(),
+        name: query.get("name").cloned(),
         parameters: query
             .get("parameters")
             .map(|p| {
@@ -223,8 +277,31 @@ fn check_rows(rows: usize, limits: Limits) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The request's `data` (array of arrays) or `records` (array of objects) as a table.
-pub(super) fn request_table(request: &DetectRequest, limits: Limits) -> Result<Table, AppError> {
+/// Read options from the request's `columns`, `ignore_columns` and `missing`.
+fn read_options(request: &DetectRequest) -> Result<ReadOptions, AppError> {
+    let missing = match request.missing.as_deref() {
+        None => MissingPolicy::Error,
+        Some(text) => text.parse::<MissingPolicy>().map_err(|_| {
+            AppError::bad_request(format!(
+                "`missing` must be error, drop, mean or median, got `{text}`"
+            ))
+        })?,
+    };
+    Ok(ReadOptions {
+        columns: request.columns.clone(),
+        ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
+        missing,
+        ..Default::default()
+    })
+}
+
+/// The request's `data` (array of arrays) or `records` (array of objects) as a table:
+/// for `model` to score when given, else to fit on.
+pub(super) fn request_table(
+    request: &DetectRequest,
+    limits: Limits,
+    model: Option<&Model>,
+) -> Result<Table, AppError> {
     let rows = match (&request.data, &request.records) {
         (Some(_), Some(_)) => {
             return Err(AppError::bad_request(
@@ -240,12 +317,11 @@ pub(super) fn request_table(request: &DetectRequest, limits: Limits) -> Result<T
         }
     };
     check_rows(rows.len(), limits)?;
-    let options = ReadOptions {
-        columns: request.columns.clone(),
-        ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
-        ..Default::default()
-    };
-    Ok(table_from_json_rows(rows, &options)?)
+    let options = read_options(request)?;
+    Ok(match model {
+        Some(model) => scoring::json_rows_for_model(rows, model, &options)?,
+        None => table_from_json_rows(rows, &options)?,
+    })
 }
 
 /// Score options from the request.
@@ -253,23 +329,12 @@ pub(super) fn score_options(
     request: &DetectRequest,
     explain_default: bool,
 ) -> Result<ScoreOptions, AppError> {
-    let threshold = match (&request.contamination, &request.threshold) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::bad_request(
-                "give either `contamination` or `threshold`, not both",
-            ));
-        }
-        (Some(c), None) => Threshold::Contamination(*c),
-        (None, None) => Threshold::Auto,
-        (None, Some(ThresholdValue::Number(t))) => Threshold::Score(*t),
-        (None, Some(ThresholdValue::Text(t))) if t == "auto" => Threshold::Auto,
-        (None, Some(ThresholdValue::Text(t))) => {
-            return Err(AppError::bad_request(format!(
-                "`threshold` must be \"auto\" or a number, got \"{t}\""
-            )));
-        }
+    let threshold = match &request.threshold {
+        None => None,
+        Some(ThresholdValue::Number(t)) => Some(Threshold::Score(*t)),
+        Some(ThresholdValue::Text(t)) => Some(scoring::parse_threshold(t)?),
     };
-    threshold.validate()?;
+    let threshold = scoring::threshold_rule(request.contamination, threshold)?;
     let top = request.top_features.unwrap_or(3);
     if top == 0 {
         return Err(AppError::bad_request("`top_features` must be at least 1"));
@@ -304,24 +369,16 @@ async fn run_detect(
 ) -> Result<Json<DetectResponse>, AppError> {
     let started = Instant::now();
     let bytes = body(raw, state.limits)?;
-    let (request, table) = parse_request(&headers, &query, &bytes, state.limits)?;
+    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, None)?;
     let params = match mode {
         Mode::Ensemble => ensemble_params(&request)?,
-        _ => AlgorithmParams::from_name(
-            request.algorithm.as_deref().unwrap_or("iforest"),
-            request.parameters.clone(),
-        )?,
+        _ => scoring::algorithm_params(request.algorithm.as_deref(), request.parameters.clone())?,
     };
     let options = score_options(&request, matches!(mode, Mode::Explain))?;
-    let seed = request.seed.unwrap_or(42);
+    let seed = request.seed.unwrap_or(scoring::DEFAULT_SEED);
+    let budget = state.limits.budget;
     let response = blocking(&state, move || {
-        let (_, detection) = Model::detect(
-            &params,
-            table.data.view(),
-            table.columns.clone(),
-            seed,
-            options,
-        )?;
+        let (_, detection) = scoring::detect(&params, &table, seed, options, budget)?;
         Ok(DetectResponse::new(params.name(), detection, started))
     })
     .await?;

@@ -7,6 +7,7 @@ use pynomaly_detection::DetectionError;
 use serde::Serialize;
 
 use crate::formats::FormatError;
+use crate::scoring::ScoringError;
 use crate::storage::StoreError;
 
 /// An error answered to the client.
@@ -134,7 +135,30 @@ impl From<FormatError> for AppError {
             FormatError::Csv { .. } | FormatError::Json { .. } | FormatError::Encoding(_) => {
                 Self::bad_request(e.to_string())
             }
+            FormatError::NonNumeric { ref column, .. } => Self::unprocessable(format!(
+                "{e} (leave the column out with `ignore_columns`: [\"{column}\"])"
+            )),
+            FormatError::Missing { .. } => Self::unprocessable(format!(
+                "{e} (set `missing` to drop, mean or median to handle missing values)"
+            )),
             _ => Self::unprocessable(e.to_string()),
+        }
+    }
+}
+
+/// A use case's rejection in the HTTP API's words (its fields and query parameters).
+impl From<ScoringError> for AppError {
+    fn from(e: ScoringError) -> Self {
+        match e {
+            ScoringError::Format(e) => e.into(),
+            ScoringError::Detection(e) => e.into(),
+            ScoringError::ThresholdConflict => {
+                Self::bad_request("give either `contamination` or `threshold`, not both")
+            }
+            ScoringError::BadThreshold(t) => Self::bad_request(format!(
+                "`threshold` must be \"auto\" or a number, got \"{t}\""
+            )),
+            ScoringError::OverBudget { .. } => Self::too_large(e.to_string()),
         }
     }
 }

@@ -28,7 +28,7 @@ pub use openapi::ApiDoc;
 use crate::storage::ObjectStore;
 
 /// Request limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Largest request body in bytes (default 6 MB, like Lambda's payload limit).
     pub body_bytes: usize,
@@ -36,6 +36,9 @@ pub struct Limits {
     pub rows: usize,
     /// Largest upload in bytes (default 1 GiB).
     pub upload_bytes: usize,
+    /// What one fit in a request may cost, checked before it starts (default
+    /// [`REQUEST_BUDGET`](crate::scoring::REQUEST_BUDGET)).
+    pub budget: pynomaly_detection::Budget,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             body_bytes: 6 * 1024 * 1024,
             rows: 200_000,
             upload_bytes: 1 << 30,
+            budget: crate::scoring::REQUEST_BUDGET,
         }
     }
 }

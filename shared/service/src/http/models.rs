@@ -11,14 +11,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use pynomaly_detection::{AlgorithmParams, Model, Threshold};
+use pynomaly_detection::{Model, Threshold};
 use serde_json::Value;
 
 use super::detect::DetectRequest;
-use super::detect::{DetectResponse, blocking, body, parse_request, request_table, score_options};
+use super::detect::{DetectResponse, blocking, body, parse_request, score_options};
 use super::error::Problem;
 use super::{AppError, AppState, Tenant};
-use crate::formats::FormatError;
+use crate::scoring;
 use crate::storage::StoreError;
 
 fn prefix(tenant: &Tenant) -> String {
@@ -62,27 +62,28 @@ fn summary(id: &str, model: &Model) -> Value {
     })
 }
 
-/// Fit a model on the rows and store it; 201 with the new id.
-#[utoipa::path(post, path = "/api/v1/models", tag = "models", request_body = DetectRequest,
+/// Fit a model on the rows and store it; 201 with the new id. Takes every body that
+/// `POST /api/v1/detect` takes (JSON, or CSV with the options in the query string).
+#[utoipa::path(post, path = "/api/v1/models", tag = "models",
+    request_body(content = DetectRequest, description = "JSON, or a text/csv body with options in the query string"),
     responses((status = 201, description = "created; Location names the model"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
 pub(super) async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, AppError> {
     let bytes = body(raw, state.limits)?;
-    let request: super::detect::DetectRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
-    let table = request_table(&request, state.limits)?;
-    let params = AlgorithmParams::from_name(
-        request.algorithm.as_deref().unwrap_or("iforest"),
-        request.parameters.clone(),
-    )?;
-    let seed = request.seed.unwrap_or(42);
+    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, None)?;
+    let params =
+        scoring::algorithm_params(request.algorithm.as_deref(), request.parameters.clone())?;
+    let seed = request.seed.unwrap_or(scoring::DEFAULT_SEED);
+    let budget = state.limits.budget;
     let id = uuid::Uuid::new_v4().to_string();
     let (model, envelope) = blocking(&state, move || {
-        let (model, _) = Model::fit(&params, table.data.view(), table.columns.clone(), seed)?;
+        let model = scoring::fit(&params, &table, seed, budget)?;
         let envelope = model.to_json()?;
         Ok((model, envelope))
     })
@@ -165,20 +166,11 @@ pub(super) async fn predict(
     let started = Instant::now();
     let model = load(&state, &tenant, &id).await?;
     let bytes = body(raw, state.limits)?;
-    let (request, mut table) = parse_request(&headers, &query, &bytes, state.limits)?;
-    // Records are matched to the model's features by name.
-    if request.records.is_some() && request.columns.is_none() {
-        let options = crate::formats::ReadOptions {
-            columns: Some(model.feature_names.clone()),
-            ..Default::default()
-        };
-        let rows = request.records.as_deref().unwrap_or_default();
-        table = crate::formats::table_from_json_rows(rows, &options)
-            .map_err(|e: FormatError| AppError::from(e))?;
-    }
+    // The model's trained columns, by name in any order; other columns are left alone.
+    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, Some(&model))?;
     let options = score_options(&request, false)?;
     let response = blocking(&state, move || {
-        let detection = model.evaluate(table.data.view(), options)?;
+        let detection = scoring::score(&model, &table, options)?;
         Ok(DetectResponse::new(model.algorithm(), detection, started))
     })
     .await?;
