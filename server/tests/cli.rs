@@ -441,3 +441,67 @@ fn bench_reports_accuracy_against_a_baseline() {
         .success()
         .stdout(predicate::str::contains("wbc").and(predicate::str::contains("0.9948")));
 }
+
+/// `score` picks the trained columns by name, so a file with its columns shuffled and a
+/// text column scores exactly like the trained layout; a wide file that would exhaust
+/// memory is refused up front, naming the sizes and what to do.
+#[test]
+fn score_reads_trained_columns_by_name_and_wide_fits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let mut train = String::from("a,b,c\n");
+    for i in 0..200 {
+        train.push_str(&format!("{},{},{}\n", i % 7, 10 + i % 5, i % 3));
+    }
+    let probe = [[3, 12, 1], [6, 80, 2], [40, 10, 0]];
+    let straight: String = std::iter::once("a,b,c\n".to_string())
+        .chain(probe.iter().map(|[a, b, c]| format!("{a},{b},{c}\n")))
+        .collect();
+    let shuffled: String = std::iter::once("host,c,b,a\n".to_string())
+        .chain(probe.iter().map(|[a, b, c]| format!("web,{c},{b},{a}\n")))
+        .collect();
+    let train = write("train.csv", &train);
+    let straight = write("straight.csv", &straight);
+    let shuffled = write("shuffled.csv", &shuffled);
+    pynomaly(dir.path())
+        .args(["train", &train, "--algorithm", "lof", "--model", "m"])
+        .assert()
+        .success();
+    let scores = |file: &str| {
+        let out = pynomaly(dir.path())
+            .args(["score", file, "--model", "m"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        csv_rows(&out)
+            .iter()
+            .map(|r| (r[1].to_string(), r[3].to_string()))
+            .collect::<Vec<_>>()
+    };
+    let expected = scores(&straight);
+    assert_eq!(expected.len(), 3);
+    assert_eq!(expected[1].1, "true");
+    assert_eq!(scores(&shuffled), expected);
+
+    let mut wide = String::new();
+    for row in 0..2 {
+        let values: Vec<String> = (0..100_000).map(|j| ((j + row) % 10).to_string()).collect();
+        wide.push_str(&values.join(","));
+        wide.push('\n');
+    }
+    let wide = write("wide.csv", &wide);
+    pynomaly(dir.path())
+        .args(["detect", &wide, "--algorithm", "pca"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("pca on 2 rows x 100000 columns would need about")
+                .and(predicate::str::contains("--columns")),
+        );
+}

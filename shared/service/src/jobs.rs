@@ -749,4 +749,142 @@ mod tests {
         assert_eq!(failed.state, JobState::Failed);
         assert!(failed.error.unwrap().contains("cannot read the input"));
     }
+
+    /// A store whose reads of keys containing `flaky` fail while `down` is set.
+    #[derive(Debug)]
+    struct Outage {
+        inner: LocalObjectStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl ObjectStore for Outage {
+        async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+            self.inner.put(key, bytes).await
+        }
+        async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+            if key.contains("/models/") && self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Backend {
+                    action: "get",
+                    key: key.into(),
+                    message: "connection refused".into(),
+                });
+            }
+            self.inner.get(key).await
+        }
+        async fn get_range(
+            &self,
+            key: &str,
+            range: std::ops::Range<u64>,
+        ) -> Result<Vec<u8>, StoreError> {
+            self.inner.get_range(key, range).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn ready(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_storage_outage_is_retried_and_a_corrupt_model_fails_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let outage = Arc::new(Outage {
+            inner: LocalObjectStore::new(dir.path()),
+            down: std::sync::atomic::AtomicBool::new(true),
+        });
+        let store: Arc<dyn ObjectStore> = outage.clone();
+        let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
+        let services = JobServices::new(store.clone(), metadata.clone());
+        let csv: String = std::iter::once("a,b\n".to_string())
+            .chain((0..50).map(|i| format!("{},{}\n", i % 7, i % 3)))
+            .collect();
+        let table = crate::formats::read_table(csv.as_bytes(), &ReadOptions::default()).unwrap();
+        let params = scoring::algorithm_params(Some("ecod"), None).unwrap();
+        let model = scoring::fit(&params, &table, 1, Budget::UNLIMITED).unwrap();
+        store
+            .put("tenants/t/models/m.json", model.to_json().unwrap())
+            .await
+            .unwrap();
+        store
+            .put("tenants/t/uploads/in.csv", csv.into_bytes())
+            .await
+            .unwrap();
+        let mut spec = job("j1", "uploads/in.csv").spec;
+        spec.algorithm = None;
+        spec.model_id = Some("m".into());
+        metadata
+            .insert_job(&Job::queued("t", "j1", spec.clone()))
+            .await
+            .unwrap();
+        let message = QueueMessage::Job(JobMessage {
+            tenant: "t".into(),
+            job_id: "j1".into(),
+        });
+        // The model cannot be read: the delivery fails (the message comes back) and the
+        // job is handed back, not failed.
+        assert!(handle_delivery(&services, &message, 1, 5).await.is_err());
+        let held = metadata.get_job("t", "j1").await.unwrap().unwrap();
+        assert_eq!((held.state, held.error), (JobState::Queued, None));
+        // Storage is back: the redelivery runs it.
+        outage
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        handle_delivery(&services, &message, 2, 5).await.unwrap();
+        let done = metadata.get_job("t", "j1").await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+        assert_eq!(done.summary.unwrap().rows, 50);
+
+        // A corrupt model is the job's problem: failed at once, with the reason.
+        store
+            .put(
+                "tenants/t/models/bad.json",
+                b"{\"not\": \"a model\"}".to_vec(),
+            )
+            .await
+            .unwrap();
+        spec.model_id = Some("bad".into());
+        metadata
+            .insert_job(&Job::queued("t", "j2", spec.clone()))
+            .await
+            .unwrap();
+        let message = QueueMessage::Job(JobMessage {
+            tenant: "t".into(),
+            job_id: "j2".into(),
+        });
+        handle_delivery(&services, &message, 1, 5).await.unwrap();
+        let failed = metadata.get_job("t", "j2").await.unwrap().unwrap();
+        assert_eq!(failed.state, JobState::Failed);
+        assert!(
+            failed
+                .error
+                .unwrap()
+                .contains("stored model cannot be used"),
+        );
+
+        // Contamination and threshold together: the one policy, in the spec's words.
+        spec.model_id = Some("m".into());
+        spec.contamination = Some(0.1);
+        spec.threshold = Some(2.0);
+        metadata
+            .insert_job(&Job::queued("t", "j3", spec))
+            .await
+            .unwrap();
+        let message = QueueMessage::Job(JobMessage {
+            tenant: "t".into(),
+            job_id: "j3".into(),
+        });
+        handle_delivery(&services, &message, 1, 5).await.unwrap();
+        let failed = metadata.get_job("t", "j3").await.unwrap().unwrap();
+        assert!(
+            failed
+                .error
+                .unwrap()
+                .contains("`contamination` or `threshold`")
+        );
+    }
 }

@@ -180,10 +180,15 @@ pub(super) fn parse_request(
             let table = request_table(&request, limits, model)?;
             Ok((request, table))
         }
-        "text/csv" | "application/csv" => {
+        kind @ ("text/csv" | "application/csv" | "application/x-ndjson" | "application/ndjson") => {
             let request = request_from_query(query)?;
+            let format = if kind.ends_with("ndjson") {
+                Format::Ndjson
+            } else {
+                Format::Csv
+            };
             let options = ReadOptions {
-                format: Some(Format::Csv),
+                format: Some(format),
                 ..read_options(&request)?
             };
             let table = match model {
@@ -194,7 +199,7 @@ pub(super) fn parse_request(
             Ok((request, table))
         }
         other => Err(AppError::unsupported_media_type(format!(
-            "content type `{other}` is not supported; send application/json or text/csv"
+            "content type `{other}` is not supported; send application/json, text/csv or application/x-ndjson"
         ))),
     }
 }

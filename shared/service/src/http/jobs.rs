@@ -143,6 +143,7 @@ pub(super) async fn create_job(
         }
         _ => {}
     }
+    crate::jobs::job_threshold(&spec)?;
     let input = format!("tenants/{}/{}", tenant.0, spec.object_key);
     if state.store.get(&input).await.is_err() {
         return Err(AppError::unprocessable(format!(

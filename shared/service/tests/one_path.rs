@@ -1,0 +1,350 @@
+//! One scoring path: the same rows scored with the same model give the same scores and
+//! flags through every door of the service — HTTP predict (JSON records, CSV, NDJSON), an
+//! API job and the S3 drop folder — whatever the column order and extra text columns.
+//! Also the contract points each door shares: unknown query parameters, the cost check.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pynomaly_service::fanout::{IngestConfig, IngestOutcome, ingest_object};
+use pynomaly_service::http::{AppState, Limits, router};
+use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore, run_worker};
+use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Service {
+    app: axum::Router,
+    store: Arc<dyn ObjectStore>,
+    services: JobServices,
+    queue: InProcessQueue,
+}
+
+fn service(dir: &std::path::Path) -> Service {
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir));
+    let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
+    let (queue, receiver) = InProcessQueue::new();
+    let services = JobServices::new(store.clone(), metadata.clone());
+    tokio::spawn(run_worker(services.clone(), receiver));
+    let state = AppState::new(store.clone(), Limits::default())
+        .with_jobs(metadata, Arc::new(queue.clone()))
+        .without_keys();
+    Service {
+        app: router(state),
+        store,
+        services,
+        queue,
+    }
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    kind: &str,
+    body: String,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, kind)
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Training rows `a,b,c` and rows to score with an outlier.
+fn training_csv() -> String {
+    let mut csv = String::from("a,b,c\n");
+    for i in 0..200 {
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            i % 7,
+            10 + i % 5,
+            (i % 3) as f64 * 0.5
+        ));
+    }
+    csv
+}
+
+const PROBE: [[f64; 3]; 4] = [
+    [3.0, 12.0, 0.5],
+    [6.0, 80.0, 1.0],
+    [1.0, 11.0, 0.0],
+    [40.0, 10.0, 0.5],
+];
+
+/// The probe rows with columns shuffled (`c,host,a,b`) and a text column.
+fn shuffled_csv() -> String {
+    let mut csv = String::from("c,host,a,b\n");
+    for (i, [a, b, c]) in PROBE.iter().enumerate() {
+        csv.push_str(&format!("{c},web-{i},{a},{b}\n"));
+    }
+    csv
+}
+
+fn scores_of_csv(text: &str) -> (Vec<f64>, Vec<bool>) {
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[1].parse::<f64>().unwrap(), fields[3] == "true")
+        })
+        .unzip()
+}
+
+fn scores_of_response(body: &Value) -> (Vec<f64>, Vec<bool>) {
+    let scores: Vec<f64> = body["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let flagged: Vec<usize> = body["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["index"].as_u64().unwrap() as usize)
+        .collect();
+    let flags = (0..scores.len()).map(|i| flagged.contains(&i)).collect();
+    (scores, flags)
+}
+
+async fn wait_for_job(app: &axum::Router, id: &str) -> Value {
+    for _ in 0..300 {
+        let (_, record) = call(app, "GET", &format!("/api/v1/jobs/{id}"), "", String::new()).await;
+        if record["state"] == "succeeded" || record["state"] == "failed" {
+            return record;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("job {id} did not finish");
+}
+
+#[tokio::test]
+async fn every_door_scores_shuffled_columns_and_extra_text_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let (status, created) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models?algorithm=knn",
+        "text/csv",
+        training_csv(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["features"], json!(["a", "b", "c"]));
+    let predict = format!("/api/v1/models/{id}/predict");
+
+    // The reference: rows in the trained order, as JSON arrays.
+    let (status, reference) = call(
+        &svc.app,
+        "POST",
+        &predict,
+        "application/json",
+        json!({"data": PROBE}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reference}");
+    let expected = scores_of_response(&reference);
+    assert_eq!(expected.1, vec![false, true, false, true], "{reference}");
+
+    // JSON records in another key order, with a text field.
+    let records: Vec<Value> = PROBE
+        .iter()
+        .map(|[a, b, c]| json!({"host": "web", "c": c, "b": b, "a": a}))
+        .collect();
+    let (status, body) = call(
+        &svc.app,
+        "POST",
+        &predict,
+        "application/json",
+        json!({"records": records}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of_response(&body), expected, "records");
+
+    // CSV with shuffled columns and a text column.
+    let (status, body) = call(&svc.app, "POST", &predict, "text/csv", shuffled_csv()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of_response(&body), expected, "csv");
+
+    // NDJSON likewise.
+    let ndjson: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let (status, body) = call(&svc.app, "POST", &predict, "application/x-ndjson", ndjson).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of_response(&body), expected, "ndjson");
+
+    // An API job over the shuffled file.
+    svc.store
+        .put(
+            "tenants/local/uploads/probe.csv",
+            shuffled_csv().into_bytes(),
+        )
+        .await
+        .unwrap();
+    let (status, job) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/jobs",
+        "application/json",
+        json!({"object_key": "uploads/probe.csv", "model_id": id}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let record = wait_for_job(&svc.app, job["id"].as_str().unwrap()).await;
+    assert_eq!(record["state"], "succeeded", "{record}");
+    let results = svc
+        .store
+        .get(record["results_key"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        scores_of_csv(&String::from_utf8(results).unwrap()),
+        expected,
+        "job"
+    );
+
+    // The drop folder (tenant `local`, the tenant of key-less requests).
+    let key = format!("incoming/{id}/probe.csv");
+    let body = shuffled_csv().into_bytes();
+    let size = body.len() as u64;
+    svc.store.put(&key, body).await.unwrap();
+    let config = IngestConfig {
+        tenant: "local".into(),
+        ..IngestConfig::default()
+    };
+    let outcome = ingest_object(&svc.services, &svc.queue, &config, &key, size, "v1")
+        .await
+        .unwrap();
+    let IngestOutcome::Scored { results_key, .. } = outcome else {
+        panic!("not scored: {outcome:?}");
+    };
+    let results = svc.store.get(&results_key).await.unwrap();
+    assert_eq!(
+        scores_of_csv(&String::from_utf8(results).unwrap()),
+        expected,
+        "drop folder"
+    );
+
+    // A trained column missing from the input is named.
+    let (status, problem) = call(&svc.app, "POST", &predict, "text/csv", "a,b\n1,2\n".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("column `c`, which the input lacks"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn query_parameters_are_checked_and_costly_fits_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    // A misspelt parameter is named, not ignored.
+    for (uri, named) in [
+        ("/api/v1/detect?contamnation=0.3", "contamnation"),
+        ("/api/v1/detect?ignore_column=label", "ignore_column"),
+        ("/api/v1/models?algoritm=knn", "algoritm"),
+    ] {
+        let (status, problem) = call(&svc.app, "POST", uri, "text/csv", training_csv()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(named),
+            "{problem}"
+        );
+    }
+    // Query parameters are not read with a JSON body: that is said, not ignored.
+    let (status, problem) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect?contamination=0.3",
+        "application/json",
+        json!({"data": PROBE}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("put it in the body")
+    );
+    // Missing values: the HTTP API has the CLI's policy, in its own words.
+    let gappy = "a,b\n1,2\n,3\n2,2\n1,3\n2,3\n1,2\n3,3\n";
+    let (status, problem) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect?algorithm=ecod",
+        "text/csv",
+        gappy.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("set `missing`"),
+        "{problem}"
+    );
+    assert!(
+        !problem["detail"].as_str().unwrap().contains("--missing"),
+        "{problem}"
+    );
+    let (status, body) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect?algorithm=ecod&missing=median",
+        "text/csv",
+        gappy.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total_samples"], 7);
+
+    // 2 rows x 100,000 columns (under the body limit) would ask PCA, LOF and the
+    // ensemble for tens of GB: refused before any allocation, and the server lives on.
+    let row =
+        |shift: usize| -> Vec<f64> { (0..100_000).map(|j| ((j + shift) % 10) as f64).collect() };
+    let wide = json!({"data": [row(0), row(1)]}).to_string();
+    assert!(wide.len() < Limits::default().body_bytes);
+    for algorithm in ["pca", "lof", "ensemble", "rcf"] {
+        let body = wide.replacen('{', &format!("{{\"algorithm\": \"{algorithm}\", "), 1);
+        for uri in ["/api/v1/detect", "/api/v1/models"] {
+            let (status, problem) =
+                call(&svc.app, "POST", uri, "application/json", body.clone()).await;
+            assert_eq!(
+                status,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{algorithm} {uri}: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("100000 columns") && detail.contains("use fewer columns"),
+                "{detail}"
+            );
+        }
+    }
+    let (status, _) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect",
+        "application/json",
+        json!({"data": PROBE, "algorithm": "ecod"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
