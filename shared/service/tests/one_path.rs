@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! One scoring path: the same rows scored with the same model give the same scores and
 //! flags through every door of the service — HTTP predict (JSON records, CSV, NDJSON), an
 //! API job and the S3 drop folder — whatever the column order and extra text columns.
