@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use pynomaly_service::consumer::{recover_local_jobs, run_worker};
 use pynomaly_service::http::{AppState, Limits, router};
-use pynomaly_service::jobs::{JobServices, run_worker};
+use pynomaly_service::jobs::JobServices;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -51,12 +52,16 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut backend = pynomaly_service::backend::from_env(&data_dir).await?;
-        if let Some(receiver) = backend.local_jobs.take() {
-            // Local mode: jobs run on an in-process worker.
-            tokio::spawn(run_worker(
-                JobServices::new(backend.store.clone(), backend.metadata.clone()),
-                receiver,
-            ));
+        if let Some((queue, receiver)) = backend.local_jobs.take() {
+            // Local mode: jobs run on an in-process worker; jobs a previous process left
+            // queued or running are queued again first.
+            let services = JobServices::new(backend.store.clone(), backend.metadata.clone());
+            match recover_local_jobs(&services, &queue).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "queued again the jobs a previous run left"),
+                Err(e) => tracing::error!(error = %e, "cannot recover the previous run's jobs"),
+            }
+            tokio::spawn(run_worker(services, queue, receiver));
         }
         let mut state = AppState::new(
             backend.store.clone(),

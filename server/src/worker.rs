@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use pynomaly_service::jobs::{JobServices, handle_delivery};
+use pynomaly_service::consumer::{Disposition, backoff, consume};
+use pynomaly_service::jobs::JobServices;
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -35,12 +36,29 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         let services = JobServices::new(backend.store.clone(), backend.metadata.clone());
         tracing::info!(backend = %backend.description, "pynomaly worker started");
         let mut idle = 0;
+        let mut receive_failures = 0u32;
         let shutdown = crate::serve::shutdown_signal();
         tokio::pin!(shutdown);
         loop {
-            let batch = tokio::select! {
+            let received = tokio::select! {
                 () = &mut shutdown => break,
-                batch = queue.receive(10, args.wait_seconds) => batch?,
+                batch = queue.receive(10, args.wait_seconds) => batch,
+            };
+            let batch = match received {
+                Ok(batch) => {
+                    receive_failures = 0;
+                    batch
+                }
+                Err(e) => {
+                    // The queue is unreachable: wait and try again, never exit on it.
+                    receive_failures += 1;
+                    let delay = backoff(receive_failures).min(std::time::Duration::from_secs(30));
+                    tracing::warn!(error = %e, ?delay, "cannot receive from the queue");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
+                }
             };
             if batch.is_empty() {
                 idle += 1;
@@ -51,22 +69,31 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
             }
             idle = 0;
             for delivery in batch {
-                match delivery {
-                    Ok(delivery) => {
-                        let handled = handle_delivery(
-                            &services,
-                            &delivery.message,
-                            delivery.receive_count,
-                            args.max_receives,
-                        )
-                        .await;
-                        // On an error the message is left to come back (handle_delivery
-                        // logged it, and failed the job on its last delivery).
-                        if handled.is_ok() {
-                            queue.acknowledge(&delivery.receipt).await?;
-                        }
+                let delivery = match delivery {
+                    Ok(delivery) => delivery,
+                    Err(reason) => {
+                        // Left for the queue's redrive policy (dead-letter queue).
+                        tracing::warn!(%reason, "skipping a message that is not a job");
+                        continue;
                     }
-                    Err(reason) => tracing::warn!(%reason, "skipping a message that is not a job"),
+                };
+                let disposition = consume(
+                    &services,
+                    &delivery.message,
+                    delivery.receive_count,
+                    args.max_receives,
+                )
+                .await;
+                let settled = match disposition {
+                    Disposition::Acknowledge(_) => queue.acknowledge(&delivery.receipt).await,
+                    Disposition::Retry { delay, .. } => {
+                        queue.retry_after(&delivery.receipt, delay).await
+                    }
+                };
+                if let Err(e) = settled {
+                    // The message comes back after its visibility timeout; handling is
+                    // idempotent.
+                    tracing::warn!(job = %delivery.message.job_id(), error = %e, "cannot settle the message");
                 }
             }
         }

@@ -12,7 +12,8 @@ use std::time::Instant;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use lambda_runtime::{LambdaEvent, service_fn};
-use pynomaly_service::jobs::{JobServices, JobSummary, QueueMessage, handle_delivery};
+use pynomaly_service::consumer::{Disposition, consume};
+use pynomaly_service::jobs::{JobServices, JobSummary, QueueMessage};
 
 use crate::runtime::{backend, emit_metrics, env_number, init_tracing};
 
@@ -113,9 +114,11 @@ impl BatchFunction {
             .get("ApproximateReceiveCount")
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        match handle_delivery(&self.services, &message, receives, self.max_receives).await {
-            Ok(summary) => Outcome::Done(summary),
-            Err(_) => Outcome::Failed,
+        match consume(&self.services, &message, receives, self.max_receives).await {
+            Disposition::Acknowledge(summary) => Outcome::Done(summary),
+            // Reported as failed: the message comes back after the queue's visibility
+            // timeout (longer than any lease).
+            Disposition::Retry { .. } => Outcome::Failed,
         }
     }
 }

@@ -433,6 +433,25 @@ impl SqsQueue {
             .collect())
     }
 
+    /// Makes a received message visible again after `delay` (at most SQS's 12 hours), so
+    /// it comes back then instead of after the queue's visibility timeout.
+    pub async fn retry_after(
+        &self,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let seconds = delay.as_secs().min(43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(sdk_error("change message visibility", &self.url))?;
+        Ok(())
+    }
+
     /// Deletes (acknowledges) a received message.
     pub async fn acknowledge(&self, receipt: &str) -> Result<(), StoreError> {
         self.client

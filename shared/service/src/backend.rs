@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
-use crate::jobs::{InProcessQueue, JobQueue, MetadataStore, ObjectMetadataStore, QueueMessage};
+use crate::jobs::{InProcessQueue, JobQueue, LocalDelivery, MetadataStore, ObjectMetadataStore};
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresMetadataStore;
 use crate::storage::{LocalObjectStore, ObjectStore, StoreError};
@@ -52,8 +52,9 @@ pub struct Backend {
     pub queue: Arc<dyn JobQueue>,
     /// SQS, when jobs travel through it (the worker consumes it).
     pub sqs: Option<SqsQueue>,
-    /// The in-process queue's receiving end (local mode).
-    pub local_jobs: Option<UnboundedReceiver<QueueMessage>>,
+    /// The in-process queue and its receiving end (local mode), for
+    /// [`run_worker`](crate::consumer::run_worker).
+    pub local_jobs: Option<(InProcessQueue, UnboundedReceiver<LocalDelivery>)>,
     /// What it is, for the log.
     pub description: String,
 }
@@ -86,9 +87,9 @@ pub async fn from_env_with_default(
             Ok(Backend {
                 store,
                 metadata,
-                queue: Arc::new(queue),
+                queue: Arc::new(queue.clone()),
                 sqs: None,
-                local_jobs: Some(receiver),
+                local_jobs: Some((queue, receiver)),
                 description: format!("local ({})", data_dir.display()),
             })
         }
@@ -140,7 +141,7 @@ pub async fn from_env_with_default(
                 }
                 _ => {
                     let (queue, receiver) = InProcessQueue::new();
-                    (Arc::new(queue), None, Some(receiver))
+                    (Arc::new(queue.clone()), None, Some((queue, receiver)))
                 }
             };
             Ok(Backend {

@@ -109,6 +109,15 @@ pub struct Job {
     /// How far it is.
     #[serde(default)]
     pub progress: JobProgress,
+    /// When it was submitted (epoch seconds).
+    #[serde(default)]
+    pub created_at: Option<u64>,
+    /// When its latest attempt started (epoch seconds).
+    #[serde(default)]
+    pub started_at: Option<u64>,
+    /// When it succeeded or failed (epoch seconds).
+    #[serde(default)]
+    pub finished_at: Option<u64>,
 }
 
 /// Parts scored out of parts: one part for a job run by one worker; one per chunk when a
@@ -144,6 +153,9 @@ impl Job {
             attempts: 0,
             lease_expires_at: None,
             progress: JobProgress::default(),
+            created_at: Some(now_seconds()),
+            started_at: None,
+            finished_at: None,
         }
     }
 }
@@ -151,7 +163,7 @@ impl Job {
 /// How long an attempt holds a running job before another worker may take it over.
 pub const LEASE_SECONDS: u64 = 900;
 
-fn now_seconds() -> u64 {
+pub(crate) fn now_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -320,12 +332,22 @@ impl MetadataStore for ObjectMetadataStore {
 /// An in-process queue: messages go to a worker task in the same process.
 #[derive(Debug, Clone)]
 pub struct InProcessQueue {
-    sender: mpsc::UnboundedSender<QueueMessage>,
+    pub(crate) sender: mpsc::UnboundedSender<LocalDelivery>,
+}
+
+/// A message of the in-process queue with its delivery count.
+#[derive(Debug, Clone)]
+pub struct LocalDelivery {
+    /// The message.
+    pub message: QueueMessage,
+    /// Deliveries so far, this one included.
+    pub receive_count: u32,
 }
 
 impl InProcessQueue {
-    /// A queue and the receiving end for its worker.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<QueueMessage>) {
+    /// A queue and the receiving end for its worker
+    /// ([`run_worker`](crate::consumer::run_worker)).
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<LocalDelivery>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         (Self { sender }, receiver)
     }
@@ -335,7 +357,10 @@ impl InProcessQueue {
 impl JobQueue for InProcessQueue {
     async fn send(&self, message: &QueueMessage) -> Result<(), StoreError> {
         self.sender
-            .send(message.clone())
+            .send(LocalDelivery {
+                message: message.clone(),
+                receive_count: 1,
+            })
             .map_err(|e| StoreError::Backend {
                 action: "enqueue",
                 key: message.job_id().to_string(),
@@ -369,39 +394,99 @@ impl JobServices {
     }
 }
 
-/// Runs one job message. Idempotent: a job that is not `queued` is left alone (another
-/// delivery has it or finished it). Returns the job's final record, if it ran.
+/// What [`run_job`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// This call ran the job: its final record.
+    Ran(Box<Job>),
+    /// Nothing to do: the job finished before, or there is no such job.
+    Nothing,
+    /// Another attempt holds the job until `until` (epoch seconds): the message must come
+    /// back then (when that attempt died, its lease has run out and the job is taken
+    /// over), not be deleted.
+    Held {
+        /// When the holder's lease runs out.
+        until: u64,
+    },
+}
+
+impl RunOutcome {
+    /// The final record, when this call ran the job.
+    pub fn ran(self) -> Option<Job> {
+        match self {
+            Self::Ran(job) => Some(*job),
+            _ => None,
+        }
+    }
+}
+
+/// Runs one job message. Idempotent: a finished job is left alone, and a job another
+/// live attempt holds is reported as [`RunOutcome::Held`]. While it runs, the attempt
+/// renews its lease every third of [`JobServices::lease_seconds`], so only a dead
+/// attempt's job is ever taken over.
 pub async fn run_job(
     services: &JobServices,
     message: &JobMessage,
-) -> Result<Option<Job>, StoreError> {
+) -> Result<RunOutcome, StoreError> {
     let Some(job) = services
         .metadata
         .get_job(&message.tenant, &message.job_id)
         .await?
     else {
-        return Ok(None);
+        return Ok(RunOutcome::Nothing);
     };
-    let takeable = match job.state {
-        JobState::Queued => true,
-        // A previous attempt died: its lease ran out.
-        JobState::Running => job.lease_expires_at.is_none_or(|t| t <= now_seconds()),
-        JobState::Succeeded | JobState::Failed => false,
-    };
-    if !takeable {
-        return Ok(None);
+    match job.state {
+        JobState::Queued => {}
+        JobState::Running => match job.lease_expires_at {
+            // A previous attempt died: its lease ran out.
+            Some(until) if until > now_seconds() => return Ok(RunOutcome::Held { until }),
+            _ => {}
+        },
+        JobState::Succeeded | JobState::Failed => return Ok(RunOutcome::Nothing),
     }
     let mut running = job.clone();
     running.state = JobState::Running;
     running.attempts += 1;
     running.lease_expires_at = Some(now_seconds() + services.lease_seconds);
+    running.started_at = Some(now_seconds());
     if !services
         .metadata
         .update_job_if(&running, (job.state, job.attempts))
         .await?
     {
-        return Ok(None);
+        // Another delivery took it between our read and our write.
+        return Ok(RunOutcome::Held {
+            until: now_seconds() + services.lease_seconds,
+        });
     }
+    let heartbeat = tokio::spawn(renew_lease(services.clone(), running.clone()));
+    let result = finish_job(services, running).await;
+    heartbeat.abort();
+    result.map(|job| RunOutcome::Ran(Box::new(job)))
+}
+
+/// Extends a running attempt's lease every third of the lease time, until aborted.
+async fn renew_lease(services: JobServices, mut running: Job) {
+    let every = std::time::Duration::from_secs((services.lease_seconds / 3).max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let mut renewed = running.clone();
+        renewed.lease_expires_at = Some(now_seconds() + services.lease_seconds);
+        match services
+            .metadata
+            .update_job_if(&renewed, (JobState::Running, running.attempts))
+            .await
+        {
+            Ok(true) => running = renewed,
+            // Finished (or taken over): nothing more to hold.
+            Ok(false) => return,
+            Err(e) => tracing::warn!(job = %running.id, error = %e, "cannot renew the lease"),
+        }
+    }
+}
+
+/// Scores a running job and records the outcome (the attempt's part of [`run_job`]).
+async fn finish_job(services: &JobServices, running: Job) -> Result<Job, StoreError> {
     let started = Instant::now();
     let outcome = match score(services, &running).await {
         Ok(outcome) => outcome,
@@ -428,11 +513,13 @@ pub async fn run_job(
         }
     }
     done.lease_expires_at = None;
+    done.finished_at = Some(now_seconds());
+    // The heartbeat may have renewed the lease meanwhile; state and attempt are what count.
     services
         .metadata
         .update_job_if(&done, (JobState::Running, running.attempts))
         .await?;
-    Ok(Some(done))
+    Ok(done)
 }
 
 /// Storage trouble is not the job's fault: the attempt hands the job back (queued, no
@@ -595,49 +682,6 @@ fn summarised(
     )
 }
 
-/// Handles one queue message: runs a job, or scores a chunk of a fanned-out object.
-/// Idempotent, so a redelivered message changes nothing that is done. Returns what this
-/// call scored (nothing when the work was already done).
-pub async fn handle_message(
-    services: &JobServices,
-    message: &QueueMessage,
-) -> Result<Option<JobSummary>, StoreError> {
-    match message {
-        QueueMessage::Job(job) => {
-            let done = run_job(services, job).await?;
-            if let Some(done) = &done {
-                tracing::info!(job = %done.id, state = ?done.state, "job finished");
-            }
-            Ok(done.and_then(|d| d.summary))
-        }
-        QueueMessage::Chunk(chunk) => crate::fanout::process_chunk(services, chunk).await,
-    }
-}
-
-/// Handles a message delivered for the `receive_count`-th time by a queue that moves it to
-/// its dead-letter queue after `max_receives` deliveries: as [`handle_message`], and when
-/// the last delivery fails too, the job is failed with the reason first, so its record
-/// says why. An error means: leave the message on the queue (it comes back).
-pub async fn handle_delivery(
-    services: &JobServices,
-    message: &QueueMessage,
-    receive_count: u32,
-    max_receives: u32,
-) -> Result<Option<JobSummary>, StoreError> {
-    let error = match handle_message(services, message).await {
-        Ok(summary) => return Ok(summary),
-        Err(e) => e,
-    };
-    tracing::error!(job = %message.job_id(), error = %error, receive_count, "message failed");
-    if receive_count >= max_receives {
-        let reason = format!("gave up after {receive_count} deliveries: {error}");
-        if let Err(e) = fail_job(services, message.tenant(), message.job_id(), &reason).await {
-            tracing::error!(job = %message.job_id(), error = %e, "cannot record the failure");
-        }
-    }
-    Err(error)
-}
-
 /// Marks a job failed with `reason` unless it already finished (used when a message is
 /// about to go to the dead-letter queue, so the job record says why).
 pub async fn fail_job(
@@ -657,6 +701,7 @@ pub async fn fail_job(
         failed.state = JobState::Failed;
         failed.error = Some(reason.to_string());
         failed.lease_expires_at = None;
+        failed.finished_at = Some(now_seconds());
         if services
             .metadata
             .update_job_if(&failed, (job.state, job.attempts))
@@ -668,21 +713,10 @@ pub async fn fail_job(
     Ok(())
 }
 
-/// Consumes an in-process queue until it closes.
-pub async fn run_worker(
-    services: JobServices,
-    mut receiver: mpsc::UnboundedReceiver<QueueMessage>,
-) {
-    while let Some(message) = receiver.recv().await {
-        if let Err(e) = handle_message(&services, &message).await {
-            tracing::error!(job = %message.job_id(), error = %e, "job storage failed");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::{Disposition, consume};
     use crate::storage::LocalObjectStore;
 
     fn job(id: &str, key: &str) -> Job {
@@ -717,7 +751,7 @@ mod tests {
             tenant: "t".into(),
             job_id: "j1".into(),
         };
-        let done = run_job(&services, &message).await.unwrap().unwrap();
+        let done = run_job(&services, &message).await.unwrap().ran().unwrap();
         assert_eq!(done.state, JobState::Succeeded);
         assert_eq!(done.summary.as_ref().unwrap().rows, 50);
         let results = store
@@ -726,7 +760,10 @@ mod tests {
             .unwrap();
         assert_eq!(String::from_utf8(results).unwrap().lines().count(), 51);
         // A redelivery does nothing.
-        assert!(run_job(&services, &message).await.unwrap().is_none());
+        assert_eq!(
+            run_job(&services, &message).await.unwrap(),
+            RunOutcome::Nothing
+        );
         assert_eq!(
             metadata.get_job("t", "j1").await.unwrap().unwrap().attempts,
             1
@@ -745,6 +782,7 @@ mod tests {
         )
         .await
         .unwrap()
+        .ran()
         .unwrap();
         assert_eq!(failed.state, JobState::Failed);
         assert!(failed.error.unwrap().contains("cannot read the input"));
@@ -827,14 +865,20 @@ mod tests {
         });
         // The model cannot be read: the delivery fails (the message comes back) and the
         // job is handed back, not failed.
-        assert!(handle_delivery(&services, &message, 1, 5).await.is_err());
+        assert!(matches!(
+            consume(&services, &message, 1, 5).await,
+            Disposition::Retry { .. }
+        ));
         let held = metadata.get_job("t", "j1").await.unwrap().unwrap();
         assert_eq!((held.state, held.error), (JobState::Queued, None));
         // Storage is back: the redelivery runs it.
         outage
             .down
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        handle_delivery(&services, &message, 2, 5).await.unwrap();
+        assert!(matches!(
+            consume(&services, &message, 2, 5).await,
+            Disposition::Acknowledge(Some(_))
+        ));
         let done = metadata.get_job("t", "j1").await.unwrap().unwrap();
         assert_eq!(done.state, JobState::Succeeded, "{done:?}");
         assert_eq!(done.summary.unwrap().rows, 50);
@@ -856,7 +900,10 @@ mod tests {
             tenant: "t".into(),
             job_id: "j2".into(),
         });
-        handle_delivery(&services, &message, 1, 5).await.unwrap();
+        assert!(matches!(
+            consume(&services, &message, 1, 5).await,
+            Disposition::Acknowledge(_)
+        ));
         let failed = metadata.get_job("t", "j2").await.unwrap().unwrap();
         assert_eq!(failed.state, JobState::Failed);
         assert!(
@@ -878,7 +925,10 @@ mod tests {
             tenant: "t".into(),
             job_id: "j3".into(),
         });
-        handle_delivery(&services, &message, 1, 5).await.unwrap();
+        assert!(matches!(
+            consume(&services, &message, 1, 5).await,
+            Disposition::Acknowledge(_)
+        ));
         let failed = metadata.get_job("t", "j3").await.unwrap().unwrap();
         assert!(
             failed

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod backend;
+pub mod consumer;
 pub mod fanout;
 pub mod formats;
 pub mod http;

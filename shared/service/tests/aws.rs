@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pynomaly_service::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue};
+use pynomaly_service::consumer::{Disposition, consume};
 use pynomaly_service::jobs::{
-    JobMessage, JobQueue, JobServices, JobState, MetadataStore, QueueMessage, run_job,
+    JobMessage, JobQueue, JobServices, JobState, MetadataStore, QueueMessage, RunOutcome, run_job,
 };
 use pynomaly_service::storage::ObjectStore;
 use pynomaly_service::testing::{
@@ -107,10 +108,15 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
     // Worker 1 receives, takes the job, and dies: no result, no delete.
     let first = queue.receive(1, 2).await.unwrap();
     assert_eq!(first.len(), 1);
+    let lease_until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
     let mut taken = job.clone();
     taken.state = JobState::Running;
     taken.attempts = 1;
-    taken.lease_expires_at = Some(0); // its lease is long over by the time anyone looks
+    taken.lease_expires_at = Some(lease_until);
     assert!(
         metadata
             .update_job_if(&taken, (JobState::Queued, 0))
@@ -118,21 +124,37 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
             .unwrap()
     );
 
-    // After the visibility timeout the message is back; worker 2 finishes the job.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // After the visibility timeout the message is back while worker 1's lease still runs:
+    // worker 2 must not run the job, nor delete the message, but bring it back when the
+    // lease has run out; then it takes the job over and finishes it.
     let services = JobServices::new(store.clone(), metadata.clone());
     let mut finished = None;
-    for _ in 0..10 {
+    let mut held = 0;
+    for _ in 0..20 {
         for delivery in queue.receive(1, 2).await.unwrap() {
             let delivery = delivery.unwrap();
             assert_eq!(delivery.message, QueueMessage::Job(message.clone()));
-            finished = run_job(&services, &message).await.unwrap();
-            queue.acknowledge(&delivery.receipt).await.unwrap();
+            match consume(&services, &delivery.message, delivery.receive_count, 5).await {
+                Disposition::Retry { delay, .. } => {
+                    held += 1;
+                    assert!(delay <= Duration::from_secs(4), "{delay:?}");
+                    queue.retry_after(&delivery.receipt, delay).await.unwrap();
+                }
+                Disposition::Acknowledge(summary) => {
+                    finished = metadata.get_job("t", "job-1").await.unwrap();
+                    assert_eq!(summary.map(|s| s.rows), Some(200));
+                    queue.acknowledge(&delivery.receipt).await.unwrap();
+                }
+            }
         }
         if finished.is_some() {
             break;
         }
     }
+    assert!(
+        held >= 1,
+        "the redelivery during the lease was not held back"
+    );
     let done = finished.expect("the message came back and the job ran");
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(done.attempts, 2);
@@ -144,7 +166,10 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
     assert_eq!(store.list("tenants/t/results/").await.unwrap().len(), 1);
 
     // A duplicate delivery of a finished job does nothing.
-    assert!(run_job(&services, &message).await.unwrap().is_none());
+    assert_eq!(
+        run_job(&services, &message).await.unwrap(),
+        RunOutcome::Nothing
+    );
     assert_eq!(
         metadata
             .get_job("t", "job-1")

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use pynomaly_service::consumer::run_worker;
 use pynomaly_service::http::{AppState, Limits, router};
-use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore, run_worker};
+use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore};
 use pynomaly_service::storage::LocalObjectStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -23,6 +24,7 @@ fn state(dir: &std::path::Path) -> AppState {
     let (queue, receiver) = InProcessQueue::new();
     tokio::spawn(run_worker(
         JobServices::new(store.clone(), metadata.clone()),
+        queue.clone(),
         receiver,
     ));
     AppState::new(

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use pynomaly_service::consumer::run_worker;
 use pynomaly_service::fanout::{IngestConfig, IngestOutcome, ingest_object};
 use pynomaly_service::http::{AppState, Limits, router};
-use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore, run_worker};
+use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore};
 use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,7 +29,7 @@ fn service(dir: &std::path::Path) -> Service {
     let metadata = Arc::new(ObjectMetadataStore::new(store.clone()));
     let (queue, receiver) = InProcessQueue::new();
     let services = JobServices::new(store.clone(), metadata.clone());
-    tokio::spawn(run_worker(services.clone(), receiver));
+    tokio::spawn(run_worker(services.clone(), queue.clone(), receiver));
     let state = AppState::new(store.clone(), Limits::default())
         .with_jobs(metadata, Arc::new(queue.clone()))
         .without_keys();
