@@ -42,7 +42,15 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         loop {
             let received = tokio::select! {
                 () = &mut shutdown => break,
-                batch = queue.receive(10, args.wait_seconds) => batch,
+                // A deadline beyond the long poll: a silent queue is an error, not a hang.
+                batch = tokio::time::timeout(
+                    std::time::Duration::from_secs(args.wait_seconds.max(0) as u64 + 10),
+                    queue.receive(10, args.wait_seconds),
+                ) => batch.unwrap_or_else(|_| Err(pynomaly_service::storage::StoreError::Unavailable {
+                    dependency: "the job queue",
+                    action: "receive",
+                    seconds: args.wait_seconds.max(0) as f64 + 10.0,
+                })),
             };
             let batch = match received {
                 Ok(batch) => {

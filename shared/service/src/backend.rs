@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use crate::deadline::{DeadlineMetadata, DeadlineQueue, DeadlineStore, Deadlines};
 use crate::jobs::{InProcessQueue, JobQueue, LocalDelivery, MetadataStore, ObjectMetadataStore};
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresMetadataStore;
@@ -72,11 +73,21 @@ pub async fn from_env(data_dir: &Path) -> Result<Backend, BackendError> {
     from_env_with_default(data_dir, "local").await
 }
 
-/// Builds the backend named by `PYNOMALY_STORE`, or `default` when it is unset.
+/// Builds the backend named by `PYNOMALY_STORE`, or `default` when it is unset, every
+/// call of it bounded by the default [`Deadlines`].
 pub async fn from_env_with_default(
     data_dir: &Path,
     default: &str,
 ) -> Result<Backend, BackendError> {
+    let mut backend = open(data_dir, default).await?;
+    let deadlines = Deadlines::default();
+    backend.store = DeadlineStore::wrap(backend.store, deadlines);
+    backend.metadata = DeadlineMetadata::wrap(backend.metadata, deadlines);
+    backend.queue = DeadlineQueue::wrap(backend.queue, deadlines);
+    Ok(backend)
+}
+
+async fn open(data_dir: &Path, default: &str) -> Result<Backend, BackendError> {
     let kind = std::env::var("PYNOMALY_STORE").unwrap_or_else(|_| default.into());
     match kind.as_str() {
         "local" | "" => {

@@ -15,6 +15,16 @@ pub enum StoreError {
     /// The key is not acceptable.
     #[error("invalid key `{0}`")]
     InvalidKey(String),
+    /// A dependency did not answer within its deadline ([`crate::deadline`]).
+    #[error("{dependency} did not answer {action} within {seconds} s")]
+    Unavailable {
+        /// Which dependency: object storage, the job store, the job queue.
+        dependency: &'static str,
+        /// What was being done.
+        action: &'static str,
+        /// The deadline.
+        seconds: f64,
+    },
     /// The backend failed.
     #[error("storage failed ({action} {key}): {message}")]
     Backend {
@@ -25,6 +35,14 @@ pub enum StoreError {
         /// The backend's message.
         message: String,
     },
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (an outage), as opposed to a missing object
+    /// or a bad key.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Backend { .. })
+    }
 }
 
 /// Bytes by key (`a/b/c.json`; `/`-separated, no `..`).

@@ -10,10 +10,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pynomaly_service::consumer::run_worker;
+use pynomaly_service::deadline::{DeadlineStore, Deadlines};
 use pynomaly_service::fanout::{IngestConfig, IngestOutcome, ingest_object};
 use pynomaly_service::http::{AppState, Limits, router};
 use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore};
-use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
+use pynomaly_service::storage::{LocalObjectStore, ObjectStore, StoreError};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -349,4 +350,114 @@ async fn query_parameters_are_checked_and_costly_fits_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// An object store that never answers (as one stopped with SIGSTOP).
+#[derive(Debug)]
+struct Hung;
+
+#[async_trait::async_trait]
+impl ObjectStore for Hung {
+    async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+    async fn get(&self, _: &str) -> Result<Vec<u8>, StoreError> {
+        std::future::pending().await
+    }
+    async fn get_range(&self, _: &str, _: std::ops::Range<u64>) -> Result<Vec<u8>, StoreError> {
+        std::future::pending().await
+    }
+    async fn list(&self, _: &str) -> Result<Vec<String>, StoreError> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _: &str) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+    async fn ready(&self) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+}
+
+/// An object store that is down: every call fails with the backend's error chain.
+#[derive(Debug)]
+struct Down;
+
+#[async_trait::async_trait]
+impl ObjectStore for Down {
+    async fn put(&self, key: &str, _: Vec<u8>) -> Result<(), StoreError> {
+        Err(down("put", key))
+    }
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        Err(down("get", key))
+    }
+    async fn get_range(&self, key: &str, _: std::ops::Range<u64>) -> Result<Vec<u8>, StoreError> {
+        Err(down("get", key))
+    }
+    async fn list(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        Err(down("list", key))
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        Err(down("delete", key))
+    }
+    async fn ready(&self) -> Result<(), StoreError> {
+        Err(down("ready", ""))
+    }
+}
+
+fn down(action: &'static str, key: &str) -> StoreError {
+    StoreError::Backend {
+        action,
+        key: key.into(),
+        message: "dispatch failure: io error: Connection refused (os error 111)".into(),
+    }
+}
+
+/// Hung or down, the object store costs a request a bounded wait and a 503 with
+/// `Retry-After`, whose detail names the dependency — not its keys or error chain.
+#[tokio::test]
+async fn a_storage_outage_is_a_fast_503() {
+    let deadlines = Deadlines {
+        call: std::time::Duration::from_millis(200),
+        per_mib: std::time::Duration::from_millis(1),
+        ready: std::time::Duration::from_millis(100),
+    };
+    for (name, inner) in [
+        ("hung", Arc::new(Hung) as Arc<dyn ObjectStore>),
+        ("down", Arc::new(Down) as Arc<dyn ObjectStore>),
+    ] {
+        let store = DeadlineStore::wrap(inner, deadlines);
+        let state = AppState::new(store, Limits::default());
+        let keyed = router(state.clone());
+        let open = router(state.without_keys());
+        let started = std::time::Instant::now();
+        for (app, uri) in [
+            (&open, "/ready"),
+            (&open, "/api/v1/models"),
+            (&keyed, "/api/v1/models"),
+        ] {
+            let request = Request::builder()
+                .uri(uri)
+                .header("x-api-key", "pyn_0123456789ab_secret")
+                .body(Body::empty())
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{name} {uri}"
+            );
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5", "{name} {uri}");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let problem: Value = serde_json::from_slice(&bytes).unwrap();
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                !detail.contains("tenants/") && !detail.contains("refused"),
+                "{name} {uri}: {detail}"
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{name}"
+        );
+    }
 }

@@ -476,10 +476,19 @@ pub(super) async fn health() -> Json<Value> {
 /// Storage is reachable.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "ready"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let not_ready = |e: crate::storage::StoreError| AppError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        title: "Not ready",
-        detail: e.to_string(),
+    // The dependency is named; its keys and error chain go to the log.
+    let not_ready = |e: crate::storage::StoreError| {
+        tracing::warn!(error = %e, "not ready");
+        AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Not ready",
+            detail: match e {
+                crate::storage::StoreError::Unavailable { dependency, .. } => {
+                    format!("{dependency} does not answer")
+                }
+                _ => "storage is not reachable".to_string(),
+            },
+        }
     };
     state.store.ready().await.map_err(not_ready)?;
     if let Some(jobs) = &state.jobs {

@@ -89,6 +89,15 @@ impl AppError {
         }
     }
 
+    /// 503 Service Unavailable: a dependency is down; answered with `Retry-After`.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Service unavailable",
+            detail: detail.into(),
+        }
+    }
+
     /// 500: our fault, never the user's.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self {
@@ -108,12 +117,18 @@ impl IntoResponse for AppError {
             detail: self.detail,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
     }
 }
 
@@ -166,9 +181,17 @@ impl From<ScoringError> for AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(_) => Self::not_found(e.to_string()),
+            StoreError::NotFound(_) => Self::not_found("no such object"),
             StoreError::InvalidKey(_) => Self::bad_request(e.to_string()),
-            StoreError::Backend { .. } => Self::internal(e.to_string()),
+            // The key and the backend's error chain go to the log, not to the client.
+            StoreError::Unavailable { dependency, .. } => {
+                tracing::error!(error = %e, "dependency unavailable");
+                Self::unavailable(format!("{dependency} is unavailable; try again shortly"))
+            }
+            StoreError::Backend { action, .. } => {
+                tracing::error!(error = %e, "storage failed");
+                Self::unavailable(format!("storage failed to {action}; try again shortly"))
+            }
         }
     }
 }

@@ -159,7 +159,10 @@ async fn require_key(
             None => {
                 let tenant = crate::auth::authenticate(state.store.as_ref(), &presented)
                     .await
-                    .map_err(|e| AppError::internal(e.to_string()))?
+                    .map_err(|e| match e {
+                        crate::auth::AuthError::Store(e) => AppError::from(e),
+                        other => AppError::internal(other.to_string()),
+                    })?
                     .ok_or_else(|| AppError::unauthorized("invalid or revoked API key"))?;
                 if let Ok(mut cache) = state.key_cache.lock() {
                     if cache.len() > 10_000 {
