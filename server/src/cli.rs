@@ -7,8 +7,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use pynomaly_detection::{AlgorithmParams, Detection, ScoreOptions, Threshold};
-use pynomaly_service::models::{LocalModelStore, default_data_dir};
+use pynomaly_service::models::{
+    DEFAULT_TENANT, ModelRepository, ModelStoreError, OnNameTaken, default_data_dir, migrate_legacy,
+};
 use pynomaly_service::scoring::{self, ScoringError};
+use pynomaly_service::storage::LocalObjectStore;
 
 use crate::input::{InputArgs, load_table};
 use crate::output::write_results;
@@ -21,6 +24,10 @@ pub struct Cli {
     /// Where models are stored [env: PYNOMALY_DATA_DIR, default ./.pynomaly].
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Whose models `train`, `score` and `models` use: the tenant whose API keys see them
+    /// in `pynomaly serve` on the same data dir.
+    #[arg(long, global = true, env = "PYNOMALY_TENANT", default_value = DEFAULT_TENANT)]
+    pub tenant: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -188,15 +195,68 @@ pub enum ModelsCommand {
     Delete { name: String },
 }
 
+/// The CLI's model repository: the data dir's object store (the one `pynomaly serve`
+/// uses locally), for one tenant.
+struct Models {
+    repository: ModelRepository,
+    tenant: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Models {
+    fn open(data_dir: &std::path::Path, tenant: String) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let repository = ModelRepository::new(std::sync::Arc::new(LocalObjectStore::new(data_dir)));
+        // Models saved by earlier versions (`<data dir>/models/<name>.json`) move into
+        // the default tenant once.
+        let moved = runtime.block_on(migrate_legacy(data_dir, &repository, DEFAULT_TENANT))?;
+        if !moved.is_empty() {
+            eprintln!(
+                "pynomaly: moved {} model(s) of the earlier layout into tenant `{DEFAULT_TENANT}`: {}",
+                moved.len(),
+                moved.join(", ")
+            );
+        }
+        Ok(Self {
+            repository,
+            tenant,
+            runtime,
+        })
+    }
+
+    /// A repository error in the CLI's words.
+    fn error(&self, e: ModelStoreError) -> anyhow::Error {
+        match e {
+            ModelStoreError::NotFound(name) => anyhow::anyhow!(
+                "no model named `{name}` for tenant `{}` (see `pynomaly models list`)",
+                self.tenant
+            ),
+            ModelStoreError::Exists(name) => anyhow::anyhow!(
+                "a model named `{name}` exists already (delete it first, or pass --force)"
+            ),
+            other => other.into(),
+        }
+    }
+
+    fn load(&self, name: &str) -> Result<pynomaly_detection::Model> {
+        self.runtime
+            .block_on(self.repository.load(&self.tenant, name))
+            .map_err(|e| self.error(e))
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
-    let store = LocalModelStore::new(&data_dir);
+    let tenant = cli.tenant;
     match cli.command {
         Command::Detect(args) => detect(args),
-        Command::Train(args) => train(args, &store),
-        Command::Score(args) => score(args, &store),
-        Command::Models(cmd) => models(cmd, &store),
+        Command::Train(args) => train(args, &Models::open(&data_dir, tenant)?),
+        Command::Score(args) => score(args, &Models::open(&data_dir, tenant)?),
+        Command::Models(cmd) => models(cmd, &Models::open(&data_dir, tenant)?),
         Command::Bench(args) => crate::bench::run(args),
         Command::Timeseries(cmd) => crate::timeseries::run(cmd),
         Command::Serve(args) => crate::serve::run(args, data_dir),
@@ -299,10 +359,18 @@ fn detect(args: DetectArgs) -> Result<()> {
     )
 }
 
-fn train(args: TrainArgs, store: &LocalModelStore) -> Result<()> {
+fn train(args: TrainArgs, store: &Models) -> Result<()> {
     let started = Instant::now();
     set_threads(args.algorithm.threads)?;
     pynomaly_service::models::validate_name(&args.model)?;
+    if !args.force
+        && store
+            .runtime
+            .block_on(store.repository.resolve(&store.tenant, &args.model))
+            .is_ok()
+    {
+        return Err(store.error(ModelStoreError::Exists(args.model.clone())));
+    }
     let params = args.algorithm.params()?;
     let table = load_table(&args.file, &args.input.options(&args.file))?;
     let spinner = progress::spinner(format!(
@@ -318,21 +386,34 @@ fn train(args: TrainArgs, store: &LocalModelStore) -> Result<()> {
     )
     .map_err(cli_error)?;
     spinner.finish_and_clear();
-    let path = store.save(&args.model, &model, args.force)?;
+    let (rows, cols) = table.data.dim();
+    drop(table);
+    let taken = if args.force {
+        OnNameTaken::Replace
+    } else {
+        OnNameTaken::Refuse
+    };
+    let saved = store
+        .runtime
+        .block_on(
+            store
+                .repository
+                .save(&store.tenant, Some(&args.model), model, taken),
+        )
+        .map_err(|e| store.error(e))?;
     eprintln!(
-        "pynomaly: trained {} on {} rows x {} features in {:.1} ms, saved as `{}` ({})",
+        "pynomaly: trained {} on {rows} rows x {cols} features in {:.1} ms, saved as `{}` (id {}, tenant `{}`)",
         params.name(),
-        table.data.nrows(),
-        table.data.ncols(),
         started.elapsed().as_secs_f64() * 1000.0,
         args.model,
-        path.display()
+        saved.id,
+        store.tenant,
     );
     println!("{}", args.model);
     Ok(())
 }
 
-fn score(args: ScoreArgs, store: &LocalModelStore) -> Result<()> {
+fn score(args: ScoreArgs, store: &Models) -> Result<()> {
     let started = Instant::now();
     set_threads(args.threads)?;
     let model = store.load(&args.model)?;
@@ -351,25 +432,28 @@ fn score(args: ScoreArgs, store: &LocalModelStore) -> Result<()> {
     )
 }
 
-fn models(cmd: ModelsCommand, store: &LocalModelStore) -> Result<()> {
+fn models(cmd: ModelsCommand, store: &Models) -> Result<()> {
     match cmd {
         ModelsCommand::List => {
-            let models = store.list()?;
+            let models = store
+                .runtime
+                .block_on(store.repository.list(&store.tenant))
+                .map_err(|e| store.error(e))?;
             if models.is_empty() {
                 eprintln!("no models yet (create one with `pynomaly train FILE --model NAME`)");
             } else {
                 println!(
-                    "{:<24} {:<10} {:>10} {:>9} {:>12}",
-                    "NAME", "ALGORITHM", "ROWS", "FEATURES", "BYTES"
+                    "{:<24} {:<36} {:<10} {:>10} {:>9}",
+                    "NAME", "ID", "ALGORITHM", "ROWS", "FEATURES"
                 );
                 for m in models {
                     println!(
-                        "{:<24} {:<10} {:>10} {:>9} {:>12}",
-                        m.name,
+                        "{:<24} {:<36} {:<10} {:>10} {:>9}",
+                        m.name.as_deref().unwrap_or("-"),
+                        m.id,
                         m.algorithm,
-                        m.rows,
+                        m.training_rows,
                         m.features.len(),
-                        m.bytes
                     );
                 }
             }
@@ -395,7 +479,10 @@ fn models(cmd: ModelsCommand, store: &LocalModelStore) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&details)?);
         }
         ModelsCommand::Delete { name } => {
-            store.delete(&name)?;
+            store
+                .runtime
+                .block_on(store.repository.delete(&store.tenant, &name))
+                .map_err(|e| store.error(e))?;
             eprintln!("deleted model `{name}`");
         }
     }

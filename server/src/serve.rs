@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use pynomaly_service::consumer::{recover_local_jobs, run_worker};
 use pynomaly_service::http::{AppState, Limits, router};
 use pynomaly_service::jobs::JobServices;
+use pynomaly_service::models::{DEFAULT_TENANT, ModelRepository, migrate_legacy};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -52,6 +53,14 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut backend = pynomaly_service::backend::from_env(&data_dir).await?;
+        if matches!(std::env::var("PYNOMALY_STORE").as_deref(), Err(_) | Ok("local" | "")) {
+            // Models the CLI saved in its earlier layout move into tenant `default`.
+            let models = ModelRepository::new(backend.store.clone());
+            let moved = migrate_legacy(&data_dir, &models, DEFAULT_TENANT).await?;
+            if !moved.is_empty() {
+                tracing::info!(models = ?moved, "moved models of the earlier layout into tenant `default`");
+            }
+        }
         if let Some((queue, receiver)) = backend.local_jobs.take() {
             // Local mode: jobs run on an in-process worker; jobs a previous process left
             // queued or running are queued again first.

@@ -315,7 +315,12 @@ fn newer_model_format_is_refused() {
         ])
         .assert()
         .success();
-    let path = dir.path().join("models/g.json");
+    // The model's envelope in the data dir's store (tenant `default`).
+    let path = std::fs::read_dir(dir.path().join("tenants/default/models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.to_string_lossy().ends_with(".meta.json"))
+        .unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     v["format_version"] = serde_json::json!(99);
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
@@ -504,4 +509,106 @@ fn score_reads_trained_columns_by_name_and_wide_fits_are_refused() {
             predicate::str::contains("pca on 2 rows x 100000 columns would need about")
                 .and(predicate::str::contains("--columns")),
         );
+}
+
+/// One plain HTTP/1.1 request to 127.0.0.1:`port`; (status, body).
+fn http(port: u16, method: &str, path: &str, key: &str, kind: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nx-api-key: {key}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// `pynomaly train --model web`, then `pynomaly serve` on the same data dir: a key of
+/// tenant `default` lists `web` and predicts with it by name, with the CLI's scores.
+#[test]
+fn a_model_trained_by_the_cli_is_served_by_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let wbc = sample("wbc.csv");
+    pynomaly(dir.path())
+        .args(["train", wbc.to_str().unwrap(), "--ignore-columns", "label"])
+        .args(["--algorithm", "ecod", "--model", "web"])
+        .assert()
+        .success();
+    let cli_scores = pynomaly(dir.path())
+        .args(["score", wbc.to_str().unwrap(), "--model", "web"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let cli_scores: Vec<f64> = csv_rows(&cli_scores)
+        .iter()
+        .map(|r| r[1].parse().unwrap())
+        .collect();
+    let key = pynomaly(dir.path())
+        .args(["keys", "create", "--tenant", "default"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let key = String::from_utf8(key).unwrap().trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("pynomaly"))
+        .env("PYNOMALY_DATA_DIR", dir.path())
+        .env("PYNOMALY_STORE", "local")
+        .args(["serve", "--port", &port.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = std::panic::catch_unwind(|| {
+        assert!(up, "serve did not start");
+        let (status, body) = http(port, "GET", "/api/v1/models", &key, "application/json", "");
+        assert_eq!(status, 200, "{body}");
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(listed["models"][0]["name"], "web", "{body}");
+        let csv = std::fs::read_to_string(&wbc).unwrap();
+        let (status, body) = http(
+            port,
+            "POST",
+            "/api/v1/models/web/predict",
+            &key,
+            "text/csv",
+            &csv,
+        );
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let api_scores: Vec<f64> = answer["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(api_scores, cli_scores);
+    });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -82,6 +82,16 @@ impl ObjectStore for DeadlineStore {
         within(OBJECTS, "put", limit, self.inner.put(key, bytes)).await
     }
 
+    async fn put_with(
+        &self,
+        key: &str,
+        write: crate::storage::ObjectWriter,
+    ) -> Result<(), StoreError> {
+        // Size unknown up front: a large model's worth.
+        let limit = self.deadlines.for_bytes(1 << 30);
+        within(OBJECTS, "put", limit, self.inner.put_with(key, write)).await
+    }
+
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         let limit = self.deadlines.for_bytes(64 << 20);
         within(OBJECTS, "get", limit, self.inner.get(key)).await

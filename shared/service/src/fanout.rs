@@ -335,20 +335,27 @@ async fn load_model(
     tenant: &str,
     model_id: &str,
 ) -> Result<Result<Model, String>, StoreError> {
-    let bytes = match services
-        .store
-        .get(&format!("tenants/{tenant}/models/{model_id}.json"))
+    use crate::models::{ModelRepository, ModelStoreError};
+    let bytes = match ModelRepository::new(services.store.clone())
+        .envelope(tenant, model_id)
         .await
     {
         Ok(bytes) => bytes,
-        Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => {
+        Err(ModelStoreError::Store(e)) => return Err(e),
+        Err(_) => {
             return Ok(Err(format!(
-                "unknown model `{model_id}`: train one with POST /api/v1/models and drop files under incoming/<its id>/"
+                "unknown model `{model_id}`: train one with POST /api/v1/models and drop files under incoming/<its id or name>/"
             )));
         }
-        Err(e) => return Err(e),
     };
-    Ok(Model::from_json(&bytes).map_err(|e| format!("model `{model_id}` cannot be loaded: {e}")))
+    let parsed = tokio::task::spawn_blocking(move || Model::from_json(&bytes))
+        .await
+        .map_err(|e| StoreError::Backend {
+            action: "decode",
+            key: model_id.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(parsed.map_err(|e| format!("model `{model_id}` cannot be loaded: {e}")))
 }
 
 /// Writes `{key}.error.json` and marks the job failed.

@@ -559,17 +559,14 @@ async fn score(
         Err(e) => return Err(e),
     };
     let model_bytes = match &spec.model_id {
-        Some(id) => match services
-            .store
-            .get(&format!("tenants/{}/models/{id}.json", job.tenant))
-            .await
-        {
-            Ok(bytes) => Some(bytes),
-            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => {
-                return Ok(Err(format!("no model `{id}`")));
+        Some(id) => {
+            let models = crate::models::ModelRepository::new(services.store.clone());
+            match models.envelope(&job.tenant, id).await {
+                Ok(bytes) => Some(bytes),
+                Err(crate::models::ModelStoreError::Store(e)) => return Err(e),
+                Err(e) => return Ok(Err(e.to_string())),
             }
-            Err(e) => return Err(e),
-        },
+        }
         None => None,
     };
     let spec = spec.clone();
@@ -801,7 +798,7 @@ mod tests {
             self.inner.put(key, bytes).await
         }
         async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-            if key.contains("/models/") && self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            if key.contains("/model") && self.down.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Backend {
                     action: "get",
                     key: key.into(),
@@ -844,10 +841,14 @@ mod tests {
         let table = crate::formats::read_table(csv.as_bytes(), &ReadOptions::default()).unwrap();
         let params = scoring::algorithm_params(Some("ecod"), None).unwrap();
         let model = scoring::fit(&params, &table, 1, Budget::UNLIMITED).unwrap();
-        store
-            .put("tenants/t/models/m.json", model.to_json().unwrap())
+        outage
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        crate::models::ModelRepository::new(store.clone())
+            .save("t", Some("m"), model, crate::models::OnNameTaken::Refuse)
             .await
             .unwrap();
+        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
         store
             .put("tenants/t/uploads/in.csv", csv.into_bytes())
             .await
@@ -884,14 +885,15 @@ mod tests {
         assert_eq!(done.summary.unwrap().rows, 50);
 
         // A corrupt model is the job's problem: failed at once, with the reason.
+        let bad = "0123abcd-0123-0123-0123-0123456789ab";
         store
             .put(
-                "tenants/t/models/bad.json",
+                &format!("tenants/t/models/{bad}.json"),
                 b"{\"not\": \"a model\"}".to_vec(),
             )
             .await
             .unwrap();
-        spec.model_id = Some("bad".into());
+        spec.model_id = Some(bad.into());
         metadata
             .insert_job(&Job::queued("t", "j2", spec.clone()))
             .await

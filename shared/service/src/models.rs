@@ -1,72 +1,77 @@
-//! A local model registry: fitted models stored as versioned envelopes under
-//! `<data dir>/models/<name>.json`. The data dir is `PYNOMALY_DATA_DIR` or `./.pynomaly`.
+//! The model repository: fitted models of a tenant, by id or by name, over any
+//! [`ObjectStore`] — the one store the CLI, `pynomaly serve`, jobs and the drop folder
+//! share, so a model trained with `pynomaly train --model web` is listed and scored by
+//! the API (tenant `default`) and the other way round.
+//!
+//! Layout under `tenants/{tenant}/`:
+//! - `models/{id}.json` — the model's versioned envelope (ids are UUIDs);
+//! - `models/{id}.meta.json` — what listings show (name, algorithm, features, created);
+//! - `model-names/{name}.json` — the id the name points to (names are unique per tenant;
+//!   a new version of a name points it to a new id, the old model stays addressable by id).
+//!
+//! Models written by earlier versions of the CLI (`<data dir>/models/<name>.json`) are
+//! moved into tenant `default` by [`migrate_legacy`].
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pynomaly_detection::{DetectionError, Model};
+use serde::{Deserialize, Serialize};
 
-/// Errors of the model registry.
+use crate::storage::{ObjectStore, StoreError};
+
+/// The tenant of the CLI and of the drop folder unless told otherwise.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Errors of the model repository.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelStoreError {
     /// The name is not a valid model name.
     #[error(
-        "invalid model name `{0}`: use 1-64 letters, digits, `.`, `_` or `-`, not starting with `.`"
+        "invalid model name `{0}`: use 1-64 letters, digits, `.`, `_` or `-`, not starting with `.` and not shaped like a model id"
     )]
     InvalidName(String),
-    /// No model of that name.
-    #[error("no model named `{name}` in {dir} (see `pynomaly models list`)")]
-    NotFound {
-        /// The name asked for.
-        name: String,
-        /// Where models are stored.
-        dir: String,
-    },
-    /// A model of that name exists already.
-    #[error("a model named `{0}` exists already (delete it first, or pass --force)")]
+    /// No model by that id or name.
+    #[error("no model `{0}`")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("a model named `{0}` exists already")]
     Exists(String),
-    /// The file exists but is not a model this build can read.
+    /// The stored model is not one this build can read.
     #[error("model `{name}`: {source}")]
     Format {
-        /// The model's name.
+        /// The model's id or name.
         name: String,
         /// What is wrong.
         #[source]
         source: DetectionError,
     },
-    /// A filesystem error.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path involved.
-        path: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// Summary of a stored model, for listings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// What a listing shows of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
-    /// Model name.
-    pub name: String,
+    /// Id (a UUID).
+    pub id: String,
+    /// Name, when it has one.
+    pub name: Option<String>,
     /// Algorithm.
     pub algorithm: String,
     /// Training rows.
-    pub rows: usize,
+    pub training_rows: usize,
     /// Feature names.
     pub features: Vec<String>,
-    /// File size in bytes.
-    pub bytes: u64,
+    /// When it was stored (epoch seconds).
+    pub created_at: u64,
 }
 
-/// Models stored as files in a directory.
-#[derive(Debug, Clone)]
-pub struct LocalModelStore {
-    dir: PathBuf,
+#[derive(Debug, Serialize, Deserialize)]
+struct NameRecord {
+    id: String,
 }
 
 /// The data directory: `PYNOMALY_DATA_DIR`, else `./.pynomaly`.
@@ -76,19 +81,16 @@ pub fn default_data_dir() -> PathBuf {
         .map_or_else(|| PathBuf::from(".pynomaly"), PathBuf::from)
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ModelStoreError {
-    let path = path.display().to_string();
-    move |source| ModelStoreError::Io {
-        action,
-        path,
-        source,
-    }
+/// Whether `text` has the shape of a model id (a UUID).
+pub fn is_model_id(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
-/// Checks a model name: 1–64 of `[A-Za-z0-9._-]`, not starting with `.`.
+/// Checks a model name: 1–64 of `[A-Za-z0-9._-]`, not starting with `.`, not id-shaped.
 pub fn validate_name(name: &str) -> Result<(), ModelStoreError> {
     let ok = (1..=64).contains(&name.len())
         && !name.starts_with('.')
+        && !is_model_id(name)
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -99,128 +101,281 @@ pub fn validate_name(name: &str) -> Result<(), ModelStoreError> {
     }
 }
 
-impl LocalModelStore {
-    /// A store under `data_dir/models`.
-    pub fn new(data_dir: impl AsRef<Path>) -> Self {
-        Self {
-            dir: data_dir.as_ref().join("models"),
+/// How a save treats a name that is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNameTaken {
+    /// Refuse ([`ModelStoreError::Exists`]).
+    Refuse,
+    /// Store a new version: the name points to the new model; the old one keeps its id.
+    NewVersion,
+    /// Replace: the name points to the new model and the old one is deleted.
+    Replace,
+}
+
+/// Models of every tenant in an object store.
+#[derive(Debug, Clone)]
+pub struct ModelRepository {
+    store: Arc<dyn ObjectStore>,
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ModelRepository {
+    /// A repository over `store`.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    fn model_key(tenant: &str, id: &str) -> String {
+        format!("tenants/{tenant}/models/{id}.json")
+    }
+
+    fn meta_key(tenant: &str, id: &str) -> String {
+        format!("tenants/{tenant}/models/{id}.meta.json")
+    }
+
+    fn name_key(tenant: &str, name: &str) -> String {
+        format!("tenants/{tenant}/model-names/{name}.json")
+    }
+
+    /// The id that `id_or_name` stands for in `tenant`.
+    pub async fn resolve(&self, tenant: &str, id_or_name: &str) -> Result<String, ModelStoreError> {
+        if is_model_id(id_or_name) {
+            return Ok(id_or_name.to_string());
+        }
+        if validate_name(id_or_name).is_err() {
+            return Err(ModelStoreError::NotFound(id_or_name.to_string()));
+        }
+        match self.store.get(&Self::name_key(tenant, id_or_name)).await {
+            Ok(bytes) => serde_json::from_slice::<NameRecord>(&bytes)
+                .map(|r| r.id)
+                .map_err(|_| ModelStoreError::NotFound(id_or_name.to_string())),
+            Err(StoreError::NotFound(_)) => Err(ModelStoreError::NotFound(id_or_name.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn path(&self, name: &str) -> Result<PathBuf, ModelStoreError> {
-        validate_name(name)?;
-        Ok(self.dir.join(format!("{name}.json")))
-    }
-
-    /// Saves a model; refuses to overwrite unless `overwrite`. The write goes to a
-    /// temporary file renamed into place, so a crash never leaves half a model.
-    pub fn save(
+    /// Stores `model` for `tenant`, named `name` if given; returns its summary.
+    pub async fn save(
         &self,
-        name: &str,
-        model: &Model,
-        overwrite: bool,
-    ) -> Result<PathBuf, ModelStoreError> {
-        let path = self.path(name)?;
-        if path.exists() && !overwrite {
-            return Err(ModelStoreError::Exists(name.to_string()));
+        tenant: &str,
+        name: Option<&str>,
+        model: Model,
+        taken: OnNameTaken,
+    ) -> Result<ModelSummary, ModelStoreError> {
+        let previous = match name {
+            Some(name) => {
+                validate_name(name)?;
+                match self.resolve(tenant, name).await {
+                    Ok(id) if taken == OnNameTaken::Refuse => {
+                        let _ = id;
+                        return Err(ModelStoreError::Exists(name.to_string()));
+                    }
+                    Ok(id) => Some(id),
+                    Err(ModelStoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => None,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let summary = ModelSummary {
+            id: id.clone(),
+            name: name.map(str::to_string),
+            algorithm: model.algorithm().to_string(),
+            training_rows: model.training.rows,
+            features: model.feature_names.clone(),
+            created_at: now_seconds(),
+        };
+        self.store
+            .put_with(
+                &Self::model_key(tenant, &id),
+                Box::new(move |writer| model.write_json(writer)),
+            )
+            .await?;
+        self.put_json(&Self::meta_key(tenant, &id), &summary)
+            .await?;
+        if let Some(name) = name {
+            self.put_json(
+                &Self::name_key(tenant, name),
+                &NameRecord { id: id.clone() },
+            )
+            .await?;
         }
-        std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
-        let tmp = self
-            .dir
-            .join(format!(".{name}.json.tmp-{}", std::process::id()));
-        // Streamed into the file: a neighbour model's envelope holds its training rows, and
-        // building it in memory first doubled what saving one cost.
-        let written = std::fs::File::create(&tmp).and_then(|file| {
-            let mut writer = std::io::BufWriter::new(file);
-            model.write_json(&mut writer)?;
-            writer.flush()
-        });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io("write", &tmp)(e));
+        if let (Some(old), OnNameTaken::Replace) = (previous, taken) {
+            self.delete_id(tenant, &old).await?;
         }
-        std::fs::rename(&tmp, &path).map_err(io("rename", &path))?;
-        Ok(path)
+        Ok(summary)
     }
 
-    /// Loads a model by name.
-    pub fn load(&self, name: &str) -> Result<Model, ModelStoreError> {
-        let path = self.path(name)?;
-        let bytes = std::fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ModelStoreError::NotFound {
-                    name: name.to_string(),
-                    dir: self.dir.display().to_string(),
-                }
-            } else {
-                io("read", &path)(e)
-            }
+    async fn put_json(&self, key: &str, value: &impl Serialize) -> Result<(), ModelStoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Backend {
+            action: "encode",
+            key: key.to_string(),
+            message: e.to_string(),
         })?;
+        Ok(self.store.put(key, bytes).await?)
+    }
+
+    /// A model's stored envelope by id or name, to parse off the async executor.
+    pub async fn envelope(
+        &self,
+        tenant: &str,
+        id_or_name: &str,
+    ) -> Result<Vec<u8>, ModelStoreError> {
+        let id = self.resolve(tenant, id_or_name).await?;
+        match self.store.get(&Self::model_key(tenant, &id)).await {
+            Ok(bytes) => Ok(bytes),
+            Err(StoreError::NotFound(_) | StoreError::InvalidKey(_)) => {
+                Err(ModelStoreError::NotFound(id_or_name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads a model by id or name.
+    pub async fn load(&self, tenant: &str, id_or_name: &str) -> Result<Model, ModelStoreError> {
+        let bytes = self.envelope(tenant, id_or_name).await?;
         Model::from_json(&bytes).map_err(|source| ModelStoreError::Format {
-            name: name.to_string(),
+            name: id_or_name.to_string(),
             source,
         })
     }
 
-    /// Deletes a model by name.
-    pub fn delete(&self, name: &str) -> Result<(), ModelStoreError> {
-        let path = self.path(name)?;
-        std::fs::remove_file(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ModelStoreError::NotFound {
-                    name: name.to_string(),
-                    dir: self.dir.display().to_string(),
+    /// The summary of a model by id or name.
+    pub async fn summary(
+        &self,
+        tenant: &str,
+        id_or_name: &str,
+    ) -> Result<ModelSummary, ModelStoreError> {
+        let id = self.resolve(tenant, id_or_name).await?;
+        match self.store.get(&Self::meta_key(tenant, &id)).await {
+            Ok(bytes) => {
+                if let Ok(summary) = serde_json::from_slice(&bytes) {
+                    return Ok(summary);
                 }
-            } else {
-                io("delete", &path)(e)
             }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // A model stored before summaries were kept: read it whole.
+        let model = self.load(tenant, &id).await?;
+        Ok(ModelSummary {
+            id,
+            name: None,
+            algorithm: model.algorithm().to_string(),
+            training_rows: model.training.rows,
+            features: model.feature_names,
+            created_at: 0,
         })
     }
 
-    /// Lists stored models by name. Files that are not readable models are listed with
-    /// algorithm `unreadable: <reason>` rather than hidden.
-    pub fn list(&self) -> Result<Vec<ModelSummary>, ModelStoreError> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("list", &self.dir)(e)),
-        };
+    /// The tenant's models, newest first; reads only this tenant's summaries.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<ModelSummary>, ModelStoreError> {
+        let prefix = format!("tenants/{tenant}/models/");
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io("list", &self.dir))?;
-            let file_name = entry.file_name().to_string_lossy().to_string();
-            let Some(name) = file_name.strip_suffix(".json") else {
+        for key in self.store.list(&prefix).await? {
+            let Some(id) = key
+                .strip_prefix(prefix.as_str())
+                .and_then(|k| k.strip_suffix(".json"))
+                .filter(|id| is_model_id(id))
+            else {
                 continue;
             };
-            if validate_name(name).is_err() {
-                continue;
+            match self.summary(tenant, id).await {
+                Ok(summary) => out.push(summary),
+                // Unreadable models are left out of listings; loading one says why.
+                Err(ModelStoreError::Format { .. } | ModelStoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
-            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push(match self.load(name) {
-                Ok(model) => ModelSummary {
-                    name: name.to_string(),
-                    algorithm: model.algorithm().to_string(),
-                    rows: model.training.rows,
-                    features: model.feature_names.clone(),
-                    bytes,
-                },
-                Err(e) => ModelSummary {
-                    name: name.to_string(),
-                    algorithm: format!("unreadable: {e}"),
-                    rows: 0,
-                    features: Vec::new(),
-                    bytes,
-                },
-            });
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
         Ok(out)
     }
+
+    /// Deletes a model by id or name (and its name, when it points to it).
+    pub async fn delete(&self, tenant: &str, id_or_name: &str) -> Result<(), ModelStoreError> {
+        let id = self.resolve(tenant, id_or_name).await?;
+        let summary = self.summary(tenant, &id).await?;
+        self.delete_id(tenant, &id).await?;
+        if let Some(name) = summary.name
+            && self.resolve(tenant, &name).await.ok().as_deref() == Some(id.as_str())
+        {
+            match self.store.delete(&Self::name_key(tenant, &name)).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_id(&self, tenant: &str, id: &str) -> Result<(), ModelStoreError> {
+        match self.store.delete(&Self::model_key(tenant, id)).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound(_)) => return Err(ModelStoreError::NotFound(id.into())),
+            Err(e) => return Err(e.into()),
+        }
+        match self.store.delete(&Self::meta_key(tenant, id)).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Moves models of the CLI's earlier layout (`<data_dir>/models/<name>.json`) into
+/// `tenant` under their names, and removes the old files. A name already taken there is
+/// left in place and reported. Returns the names moved.
+pub async fn migrate_legacy(
+    data_dir: &Path,
+    repository: &ModelRepository,
+    tenant: &str,
+) -> Result<Vec<String>, ModelStoreError> {
+    let dir = data_dir.join("models");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut moved = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        let Some(name) = file.strip_suffix(".json") else {
+            continue;
+        };
+        if validate_name(name).is_err() {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let Ok(model) = Model::from_json(&bytes) else {
+            tracing::warn!(file = %entry.path().display(), "not moved: not a model this build can read");
+            continue;
+        };
+        match repository
+            .save(tenant, Some(name), model, OnNameTaken::Refuse)
+            .await
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(entry.path());
+                moved.push(name.to_string());
+            }
+            Err(ModelStoreError::Exists(_)) => {
+                tracing::warn!(name, "not moved: the name is taken in tenant {tenant}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = std::fs::remove_dir(&dir);
+    Ok(moved)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::LocalObjectStore;
     use pynomaly_detection::AlgorithmParams;
 
     fn model() -> Model {
@@ -231,83 +386,111 @@ mod tests {
             .0
     }
 
-    #[test]
-    fn save_load_list_delete() {
+    fn repository(dir: &Path) -> ModelRepository {
+        ModelRepository::new(Arc::new(LocalObjectStore::new(dir)))
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_per_tenant_and_versions_keep_their_ids() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalModelStore::new(dir.path());
-        assert!(store.list().unwrap().is_empty());
-        store.save("m1", &model(), false).unwrap();
+        let repo = repository(dir.path());
+        let first = repo
+            .save("t", Some("web"), model(), OnNameTaken::Refuse)
+            .await
+            .unwrap();
         assert!(matches!(
-            store.save("m1", &model(), false),
+            repo.save("t", Some("web"), model(), OnNameTaken::Refuse)
+                .await,
             Err(ModelStoreError::Exists(_))
         ));
-        store.save("m1", &model(), true).unwrap();
-        let loaded = store.load("m1").unwrap();
-        assert_eq!(loaded.feature_names, vec!["a", "b"]);
-        let list = store.list().unwrap();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].algorithm, "hbos");
-        store.delete("m1").unwrap();
+        // Another tenant may use the name.
+        repo.save("u", Some("web"), model(), OnNameTaken::Refuse)
+            .await
+            .unwrap();
+        let second = repo
+            .save("t", Some("web"), model(), OnNameTaken::NewVersion)
+            .await
+            .unwrap();
+        assert_eq!(repo.resolve("t", "web").await.unwrap(), second.id);
+        assert!(repo.load("t", &first.id).await.is_ok());
+        let list = repo.list("t").await.unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|m| m.name.as_deref() == Some("web")));
+        // Replacing deletes the version the name pointed to.
+        let third = repo
+            .save("t", Some("web"), model(), OnNameTaken::Replace)
+            .await
+            .unwrap();
         assert!(matches!(
-            store.load("m1"),
-            Err(ModelStoreError::NotFound { .. })
+            repo.load("t", &second.id).await,
+            Err(ModelStoreError::NotFound(_))
+        ));
+        repo.delete("t", "web").await.unwrap();
+        assert!(matches!(
+            repo.load("t", &third.id).await,
+            Err(ModelStoreError::NotFound(_))
         ));
         assert!(matches!(
-            store.delete("m1"),
-            Err(ModelStoreError::NotFound { .. })
+            repo.resolve("t", "web").await,
+            Err(ModelStoreError::NotFound(_))
         ));
+        assert_eq!(repo.list("t").await.unwrap().len(), 1);
+        assert_eq!(repo.list("u").await.unwrap().len(), 1);
     }
 
-    #[test]
-    fn a_failed_save_reports_the_file_and_leaves_no_model() {
+    #[tokio::test]
+    async fn legacy_models_move_into_the_default_tenant() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalModelStore::new(dir.path());
-        // A directory where the temporary file would go: creating the file fails.
-        let tmp = dir
-            .path()
-            .join(format!("models/.m1.json.tmp-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).unwrap();
-        let err = store.save("m1", &model(), false).unwrap_err();
-        assert!(
-            matches!(
-                &err,
-                ModelStoreError::Io {
-                    action: "write",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains(".m1.json.tmp"), "{err}");
-        assert!(matches!(
-            store.load("m1"),
-            Err(ModelStoreError::NotFound { .. })
-        ));
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        std::fs::write(
+            dir.path().join("models/old.json"),
+            model().to_json().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("models/bad.json"), b"{}").unwrap();
+        let repo = repository(dir.path());
+        let moved = migrate_legacy(dir.path(), &repo, DEFAULT_TENANT)
+            .await
+            .unwrap();
+        assert_eq!(moved, vec!["old"]);
+        assert!(!dir.path().join("models/old.json").exists());
+        let loaded = repo.load(DEFAULT_TENANT, "old").await.unwrap();
+        assert_eq!(loaded.feature_names, vec!["a", "b"]);
     }
 
     #[test]
-    fn names_cannot_escape_the_directory() {
-        let store = LocalModelStore::new("/tmp/x");
-        for bad in ["../etc", "a/b", "", ".hidden", &"x".repeat(65)] {
+    fn names_cannot_escape_or_pose_as_ids() {
+        for bad in [
+            "../etc",
+            "a/b",
+            "",
+            ".hidden",
+            &"x".repeat(65),
+            "0123abcd-0123-0123-0123-0123456789ab",
+        ] {
             assert!(
-                matches!(store.load(bad), Err(ModelStoreError::InvalidName(_))),
+                matches!(validate_name(bad), Err(ModelStoreError::InvalidName(_))),
                 "{bad}"
             );
         }
+        assert!(validate_name("web-latency.v2").is_ok());
     }
 
-    #[test]
-    fn corrupt_files_are_reported() {
+    #[tokio::test]
+    async fn corrupt_models_are_reported_when_loaded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalModelStore::new(dir.path());
-        std::fs::create_dir_all(dir.path().join("models")).unwrap();
-        std::fs::write(
-            dir.path().join("models/bad.json"),
-            b"{\"format\":\"other\"}",
-        )
-        .unwrap();
-        let err = store.load("bad").unwrap_err().to_string();
+        let repo = repository(dir.path());
+        let store = LocalObjectStore::new(dir.path());
+        let id = "0123abcd-0123-0123-0123-0123456789ab";
+        store
+            .put(
+                &format!("tenants/t/models/{id}.json"),
+                b"{\"format\":\"other\"}".to_vec(),
+            )
+            .await
+            .unwrap();
+        let err = repo.load("t", id).await.unwrap_err().to_string();
         assert!(err.contains("not a Pynomaly model"), "{err}");
-        assert!(store.list().unwrap()[0].algorithm.starts_with("unreadable"));
+        assert!(repo.list("t").await.unwrap().is_empty());
     }
 }

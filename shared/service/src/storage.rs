@@ -45,11 +45,26 @@ impl StoreError {
     }
 }
 
+/// Writes an object's bytes, for [`ObjectStore::put_with`].
+pub type ObjectWriter = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send>;
+
 /// Bytes by key (`a/b/c.json`; `/`-separated, no `..`).
 #[async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Stores `bytes` at `key`, replacing what was there, atomically.
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// Stores what `write` writes at `key`. Adapters that can stream (the local files)
+    /// override it so a large object (a neighbour model holds its training rows) is not
+    /// built in memory first; the default buffers it and calls [`put`](Self::put).
+    async fn put_with(&self, key: &str, write: ObjectWriter) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        write(&mut bytes).map_err(|e| StoreError::Backend {
+            action: "encode",
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+        self.put(key, bytes).await
+    }
     /// Reads the object at `key`.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
     /// Bytes `range` of the object at `key` (the end clamped to the object's size), so a
@@ -159,6 +174,33 @@ impl ObjectStore for LocalObjectStore {
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(backend("rename", key))
+    }
+
+    async fn put_with(&self, key: &str, write: ObjectWriter) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(backend("create", &key))?;
+            }
+            let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+            let written = std::fs::File::create(&tmp).and_then(|file| {
+                let mut writer = std::io::BufWriter::new(file);
+                write(&mut writer)?;
+                std::io::Write::flush(&mut writer)
+            });
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(backend("write", &key)(e));
+            }
+            std::fs::rename(&tmp, &path).map_err(backend("rename", &key))
+        })
+        .await
+        .map_err(|e| StoreError::Backend {
+            action: "write",
+            key: String::new(),
+            message: e.to_string(),
+        })?
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {

@@ -461,3 +461,89 @@ async fn a_storage_outage_is_a_fast_503() {
         );
     }
 }
+
+/// Model names are stored, unique per tenant (409 unless a new version is asked for),
+/// and address the model like its id.
+#[tokio::test]
+async fn model_names_are_stored_unique_and_addressable() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let body = |extra: Value| {
+        let mut b = json!({"algorithm": "ecod", "name": "web-latency", "data": PROBE.repeat(5)});
+        if let (Some(b), Some(extra)) = (b.as_object_mut(), extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        b.to_string()
+    };
+    let (status, first) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models",
+        "application/json",
+        body(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["name"], "web-latency");
+    assert!(first["created_at"].as_u64().unwrap() > 1_700_000_000);
+    let (status, problem) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models",
+        "application/json",
+        body(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("new_version"));
+    let (status, second) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models",
+        "application/json",
+        body(json!({"new_version": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let (status, listed) = call(&svc.app, "GET", "/api/v1/models", "", String::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["models"].as_array().unwrap().len(), 2, "{listed}");
+    // The name points to the newest version; the first stays addressable by id.
+    let (_, shown) = call(
+        &svc.app,
+        "GET",
+        "/api/v1/models/web-latency",
+        "",
+        String::new(),
+    )
+    .await;
+    assert_eq!(shown["id"], second["id"], "{shown}");
+    let (status, _) = call(
+        &svc.app,
+        "GET",
+        &format!("/api/v1/models/{}", first["id"].as_str().unwrap()),
+        "",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, scored) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models/web-latency/predict",
+        "application/json",
+        json!({"data": PROBE}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{scored}");
+    assert_eq!(scored["total_samples"], 4);
+    let (status, problem) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models",
+        "application/json",
+        body(json!({"name": "../x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+}

@@ -57,8 +57,10 @@ pub(super) struct DetectRequest {
     pub ignore_columns: Option<Vec<String>>,
     /// Missing values: `error` (default, names row and column), `drop`, `mean` or `median`.
     pub missing: Option<String>,
-    /// A name for a stored model (models endpoint).
+    /// A name for a stored model (models endpoint); unique per tenant.
     pub name: Option<String>,
+    /// With `name` taken: store a new version under it instead of answering 409.
+    pub new_version: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -156,6 +158,7 @@ const QUERY_PARAMETERS: &[&str] = &[
     "ignore_columns",
     "missing",
     "name",
+    "new_version",
 ];
 
 /// Parses a JSON request body, or a CSV body with the options in the query string, into
@@ -260,6 +263,7 @@ fn request_from_query(query: &HashMap<String, String>) -> Result<DetectRequest, 
         ignore_columns: list("ignore_columns"),
         missing: query.get("missing").cloned(),
         name: query.get("name").cloned(),
+        new_version: query.get("new_version").map(|v| v == "true" || v == "1"),
         parameters: query
             .get("parameters")
             .map(|p| {

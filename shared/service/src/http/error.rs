@@ -161,6 +161,25 @@ impl From<FormatError> for AppError {
     }
 }
 
+impl From<crate::models::ModelStoreError> for AppError {
+    fn from(e: crate::models::ModelStoreError) -> Self {
+        use crate::models::ModelStoreError;
+        match e {
+            ModelStoreError::NotFound(_) => Self::not_found(e.to_string()),
+            ModelStoreError::InvalidName(_) => Self::bad_request(format!("`name`: {e}")),
+            ModelStoreError::Exists(_) => Self {
+                status: StatusCode::CONFLICT,
+                title: "Conflict",
+                detail: format!(
+                    "{e}; choose another `name`, or set `new_version`: true to store a new version under it"
+                ),
+            },
+            ModelStoreError::Format { .. } => Self::unprocessable(e.to_string()),
+            ModelStoreError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// A use case's rejection in the HTTP API's words (its fields and query parameters).
 impl From<ScoringError> for AppError {
     fn from(e: ScoringError) -> Self {

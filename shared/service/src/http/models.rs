@@ -1,6 +1,6 @@
 //! Stored models: train once (`POST /api/v1/models`), score many times
-//! (`POST /api/v1/models/{id}/predict`). Models are kept as versioned envelopes in the
-//! object store under `models/{id}.json`.
+//! (`POST /api/v1/models/{id}/predict`). `{id}` is a model's id or its name; models live
+//! in the [`ModelRepository`] the CLI shares.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -18,41 +18,22 @@ use super::detect::DetectRequest;
 use super::detect::{DetectResponse, blocking, body, parse_request, score_options};
 use super::error::Problem;
 use super::{AppError, AppState, Tenant};
+use crate::models::{ModelRepository, ModelSummary, OnNameTaken};
 use crate::scoring;
-use crate::storage::StoreError;
 
-fn prefix(tenant: &Tenant) -> String {
-    format!("tenants/{}/models/", tenant.0)
-}
-
-fn key(tenant: &Tenant, id: &str) -> Result<String, AppError> {
-    // Ids are ours (UUIDs); anything else cannot name a model.
-    if id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        Ok(format!("{}{id}.json", prefix(tenant)))
-    } else {
-        Err(AppError::not_found(format!("no model `{id}`")))
-    }
+fn repository(state: &AppState) -> ModelRepository {
+    ModelRepository::new(state.store.clone())
 }
 
 async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Model, AppError> {
-    let bytes = state
-        .store
-        .get(&key(tenant, id)?)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
-            other => other.into(),
-        })?;
-    blocking(state, move || {
-        Model::from_json(&bytes)
-            .map_err(|e| AppError::internal(format!("stored model is unreadable: {e}")))
-    })
-    .await
+    Ok(repository(state).load(&tenant.0, id).await?)
 }
 
-fn summary(id: &str, model: &Model) -> Value {
+fn summary(stored: &ModelSummary, model: &Model) -> Value {
     serde_json::json!({
-        "id": id,
+        "id": stored.id,
+        "name": stored.name,
+        "created_at": stored.created_at,
         "algorithm": model.algorithm(),
         "parameters": model.params,
         "features": model.feature_names,
@@ -81,20 +62,25 @@ pub(super) async fn create(
         scoring::algorithm_params(request.algorithm.as_deref(), request.parameters.clone())?;
     let seed = request.seed.unwrap_or(scoring::DEFAULT_SEED);
     let budget = state.limits.budget;
-    let id = uuid::Uuid::new_v4().to_string();
-    let (model, envelope) = blocking(&state, move || {
-        let model = scoring::fit(&params, &table, seed, budget)?;
-        let envelope = model.to_json()?;
-        Ok((model, envelope))
+    if let Some(name) = &request.name {
+        crate::models::validate_name(name)?;
+    }
+    let model = blocking(&state, move || {
+        Ok(scoring::fit(&params, &table, seed, budget)?)
     })
     .await?;
-    state.store.put(&key(&tenant, &id)?, envelope).await?;
-    let mut body = summary(&id, &model);
-    body["name"] = request.name.map_or(Value::Null, Value::String);
+    let taken = if request.new_version.unwrap_or(false) {
+        OnNameTaken::NewVersion
+    } else {
+        OnNameTaken::Refuse
+    };
+    let stored = repository(&state)
+        .save(&tenant.0, request.name.as_deref(), model.clone(), taken)
+        .await?;
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/models/{id}"))],
-        Json(body),
+        [(header::LOCATION, format!("/api/v1/models/{}", stored.id))],
+        Json(summary(&stored, &model)),
     ))
 }
 
@@ -104,19 +90,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
 ) -> Result<Json<Value>, AppError> {
-    let mut models = Vec::new();
-    let prefix = prefix(&tenant);
-    for key in state.store.list(&prefix).await? {
-        let Some(id) = key
-            .strip_prefix(prefix.as_str())
-            .and_then(|k| k.strip_suffix(".json"))
-        else {
-            continue;
-        };
-        if let Ok(model) = load(&state, &tenant, id).await {
-            models.push(summary(id, &model));
-        }
-    }
+    let models = repository(&state).list(&tenant.0).await?;
     Ok(Json(serde_json::json!({"models": models})))
 }
 
@@ -127,8 +101,9 @@ pub(super) async fn show(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let model = load(&state, &tenant, &id).await?;
-    Ok(Json(summary(&id, &model)))
+    let stored = repository(&state).summary(&tenant.0, &id).await?;
+    let model = load(&state, &tenant, &stored.id).await?;
+    Ok(Json(summary(&stored, &model)))
 }
 
 /// Delete a model.
@@ -140,14 +115,7 @@ pub(super) async fn delete(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    state
-        .store
-        .delete(&key(&tenant, &id)?)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => AppError::not_found(format!("no model `{id}`")),
-            other => other.into(),
-        })?;
+    repository(&state).delete(&tenant.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
