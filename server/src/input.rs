@@ -22,12 +22,25 @@ pub struct InputArgs {
     /// Missing values: error (default, names row and column), drop, mean or median.
     #[arg(long, default_value = "error")]
     pub missing: MissingPolicy,
+    /// CSV field separator: `,` `;` `tab` or `|` (default: detected from the first lines).
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
     /// The CSV has no header row (default: detected).
     #[arg(long, conflicts_with = "header")]
     pub no_header: bool,
     /// The CSV has a header row (default: detected).
     #[arg(long)]
     pub header: bool,
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "tab" | "\t" | "\\t" => Ok(b'\t'),
+        "|" | "pipe" => Ok(b'|'),
+        other => Err(format!("unknown separator `{other}`; use , ; tab or |")),
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -58,6 +71,7 @@ impl InputArgs {
             ignore_columns: self.ignore_columns.clone(),
             missing: self.missing,
             label_column: None,
+            delimiter: self.delimiter,
             model_columns: None,
         }
     }

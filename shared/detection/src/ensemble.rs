@@ -32,7 +32,9 @@ pub enum Combination {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleParams {
-    /// Member detectors (2–16, no nested ensembles).
+    /// Member detectors (2–16, no nested ensembles): names (`"ecod"`, aliases too) for
+    /// their defaults, or `{"algorithm": ..., "parameters": {...}}`.
+    #[serde(deserialize_with = "members_by_name_or_object")]
     pub members: Vec<AlgorithmParams>,
     /// Combination rule (default mean).
     pub combination: Combination,
@@ -55,6 +57,50 @@ impl Default for EnsembleParams {
             weights: None,
         }
     }
+}
+
+/// Members as names or as `{"algorithm", "parameters"}` objects, each resolved through
+/// the catalogue (aliases allowed) and validated.
+fn members_by_name_or_object<'de, D>(
+    deserializer: D,
+) -> std::result::Result<Vec<AlgorithmParams>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let items = Vec::<serde_json::Value>::deserialize(deserializer)?;
+    items
+        .into_iter()
+        .map(|item| match item {
+            serde_json::Value::String(name) => AlgorithmParams::from_name(&name, None),
+            serde_json::Value::Object(mut fields) => {
+                let name = match fields.remove("algorithm") {
+                    Some(serde_json::Value::String(name)) => name,
+                    _ => {
+                        return Err(invalid(
+                            "members",
+                            "each member is a name or an object with an `algorithm` name",
+                        ));
+                    }
+                };
+                let parameters = fields.remove("parameters");
+                if let Some(extra) = fields.keys().next() {
+                    return Err(invalid(
+                        "members",
+                        format!(
+                            "unknown field `{extra}` in a member; use `algorithm` and `parameters`"
+                        ),
+                    ));
+                }
+                AlgorithmParams::from_name(&name, parameters)
+            }
+            _ => Err(invalid(
+                "members",
+                "each member is a name or an object with an `algorithm` name",
+            )),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| D::Error::custom(e.to_string()))
 }
 
 /// One fitted member with the statistics that standardise its scores.
@@ -237,6 +283,43 @@ impl FittedDetector for FittedEnsemble {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_by_name_as_the_readme_documents() {
+        let params = AlgorithmParams::from_name(
+            "ensemble",
+            Some(serde_json::json!({"members": ["ecod", "isolation_forest", {"algorithm": "knn", "parameters": {"n_neighbors": 3}}]})),
+        )
+        .unwrap();
+        let AlgorithmParams::Ensemble(ensemble) = &params else {
+            panic!("not an ensemble");
+        };
+        let names: Vec<&str> = ensemble.members.iter().map(AlgorithmParams::name).collect();
+        assert_eq!(names, vec!["ecod", "iforest", "knn"]);
+        for (bad, says) in [
+            (
+                serde_json::json!({"members": ["ecod", "nope"]}),
+                "unknown algorithm `nope`",
+            ),
+            (
+                serde_json::json!({"members": ["ecod", "ensemble"]}),
+                "cannot contain an ensemble",
+            ),
+            (
+                serde_json::json!({"members": ["ecod", {"name": "knn"}]}),
+                "`algorithm` name",
+            ),
+            (
+                serde_json::json!({"members": ["ecod", {"algorithm": "knn", "k": 3}]}),
+                "unknown field `k`",
+            ),
+        ] {
+            let err = AlgorithmParams::from_name("ensemble", Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{err}");
+        }
+    }
     use ndarray::Array2;
 
     fn data() -> Array2<f64> {

@@ -115,6 +115,8 @@ pub struct ReadOptions {
     pub missing: MissingPolicy,
     /// A column to take out as labels (used by the benchmark, never given to detectors).
     pub label_column: Option<String>,
+    /// CSV field separator; detected from the first lines when `None` (`,` `;` tab `|`).
+    pub delimiter: Option<u8>,
     /// The features of the model that will score the table: taken by name, in the
     /// model's order, when the input names its columns (other columns are left alone,
     /// whatever they hold); by position when it does not (headerless CSV, JSON arrays),
@@ -181,6 +183,19 @@ pub enum FormatError {
     /// A value is infinite.
     #[error("column `{column}`, row {row}: value {value} is not a finite number")]
     NonFinite {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The value as text.
+        value: String,
+    },
+    /// A value so large that the detectors' arithmetic (squared distances, covariances)
+    /// would overflow and score it silently wrong.
+    #[error(
+        "column `{column}`, row {row}: value {value} is beyond ±1e100, where the detectors' arithmetic would overflow; rescale the column (e.g. divide it by a power of ten)"
+    )]
+    TooLarge {
         /// Column name.
         column: String,
         /// 1-based data row.
@@ -270,6 +285,10 @@ pub(crate) struct RawTable {
     pub(crate) rows: Vec<Vec<Cell>>,
 }
 
+/// The largest magnitude accepted: squares and products of values up to this bound, summed
+/// over any number of columns a request can have, stay far from `f64::MAX` (~1.8e308).
+pub const MAX_MAGNITUDE: f64 = 1e100;
+
 const MISSING_MARKERS: &[&str] = &["", "na", "n/a", "nan", "null", "none", "?"];
 
 pub(crate) fn text_cell(field: &str) -> Cell {
@@ -288,10 +307,52 @@ fn default_names(n: usize) -> Vec<String> {
     (0..n).map(|j| format!("f{j}")).collect()
 }
 
+/// The separator of a CSV text: the first of tab, `;`, `|` found the same non-zero
+/// number of times (outside quotes) on each of the first lines, else `,`. The others come
+/// before the comma because a file separated by them may hold decimal commas (`1,5;2,0`),
+/// while a comma file rarely has the same count of another separator on every line.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(20)
+        .collect();
+    // The last line may be cut by the window.
+    let lines = if lines.len() > 2 {
+        &lines[..lines.len() - 1]
+    } else {
+        &lines[..]
+    };
+    let count = |line: &str, d: u8| {
+        let mut quoted = false;
+        line.bytes()
+            .filter(|&b| {
+                if b == b'"' {
+                    quoted = !quoted;
+                }
+                !quoted && b == d
+            })
+            .count()
+    };
+    let consistent = |d: u8| {
+        lines.first().is_some_and(|first| {
+            let n = count(first, d);
+            n > 0 && lines.iter().all(|l| count(l, d) == n)
+        })
+    };
+    [b'\t', b';', b'|']
+        .into_iter()
+        .find(|&d| consistent(d))
+        .unwrap_or(b',')
+}
+
 /// Reads CSV straight into a table, record by record (no intermediate cell table, so
 /// memory stays near the size of the numeric matrix).
 fn read_csv(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatError> {
+    let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(bytes));
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -548,7 +609,10 @@ fn numeric_arrays(items: &[Value], options: &ReadOptions) -> Option<Table> {
             return None;
         }
         for v in row {
-            values.push(v.as_f64().filter(|x| x.is_finite())?);
+            values.push(
+                v.as_f64()
+                    .filter(|x| x.is_finite() && x.abs() <= MAX_MAGNITUDE)?,
+            );
         }
     }
     let data = Array2::from_shape_vec((items.len(), width), values).ok()?;
@@ -691,7 +755,16 @@ impl TableBuilder {
         let missing_before = self.missing_cells.len();
         for (out_j, &j) in self.selected.iter().enumerate() {
             match cell(j) {
-                Cell::Number(v) if v.is_finite() => self.values.push(v),
+                Cell::Number(v) if v.is_finite() && v.abs() <= MAX_MAGNITUDE => {
+                    self.values.push(v);
+                }
+                Cell::Number(v) if v.is_finite() => {
+                    return Err(FormatError::TooLarge {
+                        column: self.names[j].clone(),
+                        row: i + 1,
+                        value: v.to_string(),
+                    });
+                }
                 Cell::Number(v) => {
                     return Err(FormatError::NonFinite {
                         column: self.names[j].clone(),
@@ -820,6 +893,38 @@ fn impute(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn separators_are_detected_and_huge_values_refused() {
+        for (text, separator) in [
+            ("a,b,c\n1,2,3\n4,5,6\n", b','),
+            ("a;b;c\n1,5;2;3\n4;5,25;6\n", b';'),
+            ("a\tb\n1\t2\n3\t4\n", b'\t'),
+            ("a|b\n1|2\n3|4\n", b'|'),
+            ("host,msg\nweb,\"a;b\"\ndb,\"c;d\"\n", b','),
+        ] {
+            assert_eq!(sniff_delimiter(text.as_bytes()), separator, "{text}");
+        }
+        let table = read_table(b"a;b\n1,5;2\n3;4\n", &ReadOptions::default());
+        // `1,5` is not a number in a `;` file with `.` decimals; the error names it.
+        assert!(
+            matches!(table, Err(FormatError::NonNumeric { .. })),
+            "{table:?}"
+        );
+        let table = read_table(b"a;b\n1.5;2\n3;4\n", &ReadOptions::default()).unwrap();
+        assert_eq!(table.columns, vec!["a", "b"]);
+        let forced = ReadOptions {
+            delimiter: Some(b','),
+            ..Default::default()
+        };
+        let err = read_table(b"a;b\n1;2\n", &forced).unwrap_err();
+        assert!(err.to_string().contains("a;b"), "{err}");
+        for input in [&b"a,b\n1e300,2\n"[..], &b"[[1, 2], [-1e300, 3]]"[..]] {
+            let err = read_table(input, &ReadOptions::default()).unwrap_err();
+            assert!(matches!(err, FormatError::TooLarge { .. }), "{err}");
+            assert!(err.to_string().contains("rescale the column"), "{err}");
+        }
+    }
 
     #[test]
     fn parquet_reads_like_the_same_csv() {

@@ -318,6 +318,52 @@ async fn query_parameters_are_checked_and_costly_fits_refused() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["total_samples"], 7);
 
+    // Semicolon-separated CSV is read as such (it was one column named `a;b`).
+    let semicolons = "a;b\n1;2\n2;2\n1;3\n2;3\n1;2\n9;9\n";
+    let (status, body) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect?algorithm=ecod",
+        "text/csv",
+        semicolons.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total_samples"], 6);
+    let (status, _) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect?delimiter=%3B",
+        "text/csv",
+        semicolons.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The ensemble's members by name, as documented.
+    let (status, body) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect",
+        "application/json",
+        json!({"algorithm": "ensemble", "parameters": {"members": ["ecod", "isolation_forest"]}, "data": PROBE.repeat(3)}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A value that would overflow the detectors' arithmetic is refused, not scored 0.
+    let (status, problem) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/detect",
+        "application/json",
+        json!({"algorithm": "knn", "data": [[1.0, 2.0], [1e300, 2.0], [1.0, 3.0], [2.0, 2.0], [2.0, 3.0], [1.0, 1.0], [3.0, 3.0]]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("rescale"),
+        "{problem}"
+    );
+
     // 2 rows x 100,000 columns (under the body limit) would ask PCA, LOF and the
     // ensemble for tens of GB: refused before any allocation, and the server lives on.
     let row =

@@ -159,6 +159,7 @@ const QUERY_PARAMETERS: &[&str] = &[
     "missing",
     "name",
     "new_version",
+    "delimiter",
 ];
 
 /// Parses a JSON request body, or a CSV body with the options in the query string, into
@@ -190,8 +191,21 @@ pub(super) fn parse_request(
             } else {
                 Format::Csv
             };
+            let delimiter = match query.get("delimiter").map(String::as_str) {
+                None => None,
+                Some(",") => Some(b','),
+                Some(";") => Some(b';'),
+                Some("tab" | "\t") => Some(b'\t'),
+                Some("|") => Some(b'|'),
+                Some(other) => {
+                    return Err(AppError::bad_request(format!(
+                        "query parameter `delimiter` must be , ; tab or |, got `{other}`"
+                    )));
+                }
+            };
             let options = ReadOptions {
                 format: Some(format),
+                delimiter,
                 ..read_options(&request)?
             };
             let table = match model {
@@ -410,20 +424,8 @@ fn ensemble_params(request: &DetectRequest) -> Result<AlgorithmParams, AppError>
         .clone()
         .unwrap_or_else(|| serde_json::json!({}));
     if let Some(names) = &request.algorithms {
-        let members: Vec<Value> = names
-            .iter()
-            .map(|n| serde_json::json!({"algorithm": n}))
-            .collect();
-        // Resolve aliases through the catalogue so members use canonical names.
-        let members = members
-            .into_iter()
-            .map(|m| {
-                let name = m["algorithm"].as_str().unwrap_or_default();
-                pynomaly_detection::find_algorithm(name)
-                    .map(|info| serde_json::json!({"algorithm": info.name, "parameters": {}}))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        parameters["members"] = Value::Array(members);
+        // `algorithms` is the ensemble's `members` by name.
+        parameters["members"] = serde_json::json!(names);
     }
     if let Some(c) = &request.combination {
         parameters["combination"] = Value::String(c.clone());
