@@ -593,3 +593,79 @@ async fn model_names_are_stored_unique_and_addressable() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
 }
+
+/// HTTP hygiene: an over-long job id is a 404 (it was a 500 with a file path), a body
+/// declared over the limit is refused before it is read, and a client that goes away
+/// does not free its core's admission slot while its computation still runs.
+#[tokio::test]
+async fn ids_declared_lengths_and_abandoned_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let long = "a".repeat(300);
+    let (status, problem) = call(
+        &svc.app,
+        "GET",
+        &format!("/api/v1/jobs/{long}"),
+        "",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (status, _) = call(
+        &svc.app,
+        "GET",
+        &format!("/api/v1/models/{long}"),
+        "",
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/detect")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "999999999")
+        .body(Body::from("{}"))
+        .unwrap();
+    let response = svc.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // One admission slot; a heavy LOF fit whose client disconnects.
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.path()));
+    let mut state = AppState::new(store, Limits::default()).without_keys();
+    state.cpu = Arc::new(tokio::sync::Semaphore::new(1));
+    let app = router(state.clone());
+    let rows: Vec<Vec<f64>> = (0..6000)
+        .map(|i| (0..20).map(|j| ((i * (j + 3)) % 97) as f64).collect())
+        .collect();
+    let body = json!({"algorithm": "lof", "data": rows}).to_string();
+    let client = tokio::spawn(async move {
+        call(&app, "POST", "/api/v1/detect", "application/json", body).await
+    });
+    let mut admitted = false;
+    for _ in 0..500 {
+        if state.cpu.available_permits() == 0 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(admitted, "the request was never admitted");
+    client.abort();
+    let _ = client.await;
+    assert_eq!(
+        state.cpu.available_permits(),
+        0,
+        "the slot was freed while the fit still runs"
+    );
+    let mut freed = false;
+    for _ in 0..3000 {
+        if state.cpu.available_permits() == 1 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the slot was never given back");
+}

@@ -373,14 +373,21 @@ pub(super) async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let _permit = state
+    let permit = state
         .cpu
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| AppError::internal(format!("worker pool closed: {e}")))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| AppError::internal(format!("worker failed: {e}")))?
+    // The permit moves into the work: a client that disconnects drops this future, but
+    // the computation runs on, and keeps its core's slot until it ends (it used to free
+    // the slot at once, letting disconnected requests pile onto the cores).
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("worker failed: {e}")))?
 }
 
 async fn run_detect(

@@ -101,16 +101,15 @@ pub(super) async fn put_upload(
     validate_key(&name)
         .map_err(|_| AppError::bad_request(format!("invalid upload name `{name}`")))?;
     let object_key = format!("uploads/{name}");
+    let size = bytes.len();
+    // Handed over without a copy (the body's buffer becomes the object's).
     state
         .store
-        .put(
-            &format!("tenants/{}/{object_key}", tenant.0),
-            bytes.to_vec(),
-        )
+        .put(&format!("tenants/{}/{object_key}", tenant.0), bytes.into())
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"object_key": object_key, "bytes": bytes.len()})),
+        Json(serde_json::json!({"object_key": object_key, "bytes": size})),
     ))
 }
 
@@ -168,6 +167,16 @@ pub(super) async fn create_job(
 }
 
 async fn load_job(state: &AppState, tenant: &Tenant, id: &str) -> Result<Job, AppError> {
+    // Job ids are ours (UUIDs, `ingest-` + hex): anything else names no job, and must not
+    // reach a store that would choke on it (an over-long file name was a 500).
+    let plausible =
+        (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !plausible {
+        return Err(AppError::not_found(format!(
+            "no job `{}`",
+            id.chars().take(64).collect::<String>()
+        )));
+    }
     jobs(state)?
         .metadata
         .get_job(&tenant.0, id)

@@ -180,6 +180,34 @@ async fn require_key(
     Ok(next.run(request).await)
 }
 
+/// Answers 413 before reading a body whose declared `Content-Length` is over the limit of
+/// its route (uploads have their own), instead of receiving it first.
+async fn declared_length(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, AppError> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared {
+        let upload = request.uri().path().starts_with("/api/v1/uploads/");
+        let limit = if upload {
+            state.limits.upload_bytes
+        } else {
+            state.limits.body_bytes
+        };
+        if declared > limit as u64 {
+            return Err(AppError::too_large(format!(
+                "the declared body of {declared} bytes is over the {limit} byte limit"
+            )));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
 /// The API router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.body_bytes;
@@ -228,6 +256,10 @@ pub fn router(state: AppState) -> Router {
             metrics::record,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            declared_length,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
             AppError::internal("the server hit an unexpected error").into_response()
