@@ -269,6 +269,45 @@ impl MetadataStore for DynamoMetadataStore {
         Ok(())
     }
 
+    /// A scan filtered by the tenant's key prefix: the table has no index by tenant, so
+    /// this reads the whole table (fine for the job counts a tenant's listing serves; a
+    /// GSI on the tenant would make it a query).
+    async fn list_jobs(&self, tenant: &str) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :tenant)")
+                .expression_attribute_values(":tenant", AttributeValue::S(format!("{tenant}#")))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk_error("scan", tenant))?;
+            for item in output.items() {
+                let Some(body) = item.get("body").and_then(|v| v.as_s().ok()) else {
+                    continue;
+                };
+                let mut job: Job =
+                    serde_json::from_str(body).map_err(|e| backend("decode", tenant, e))?;
+                let parts = item
+                    .get(PARTS)
+                    .and_then(|v| v.as_ns().ok())
+                    .map_or(0, |set| set.len() as u32);
+                job.progress.parts_done = job.progress.parts_done.max(parts);
+                jobs.push(job);
+            }
+            match output.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(jobs)
+    }
+
     async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
         let output = self
             .client

@@ -202,6 +202,16 @@ impl MetadataStore for DeadlineMetadata {
         within(RECORDS, "read parts", self.deadlines.call, call).await
     }
 
+    async fn list_jobs(&self, tenant: &str) -> Result<Vec<Job>, StoreError> {
+        within(
+            RECORDS,
+            "list",
+            self.deadlines.call,
+            self.inner.list_jobs(tenant),
+        )
+        .await
+    }
+
     async fn ready(&self) -> Result<(), StoreError> {
         within(RECORDS, "ready", self.deadlines.ready, self.inner.ready()).await
     }

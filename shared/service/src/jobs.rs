@@ -229,6 +229,8 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn record_part(&self, tenant: &str, id: &str, part: u32) -> Result<Vec<u32>, StoreError>;
     /// The parts of a fanned-out job recorded so far, sorted.
     async fn parts_done(&self, tenant: &str, id: &str) -> Result<Vec<u32>, StoreError>;
+    /// Every job of `tenant`, in no particular order (the API sorts and pages them).
+    async fn list_jobs(&self, tenant: &str) -> Result<Vec<Job>, StoreError>;
     /// Whether the store is reachable (for `/ready`).
     async fn ready(&self) -> Result<(), StoreError> {
         Ok(())
@@ -303,6 +305,24 @@ impl MetadataStore for ObjectMetadataStore {
             self.store.put(&parts_key(tenant, id), bytes).await?;
         }
         Ok(parts)
+    }
+
+    async fn list_jobs(&self, tenant: &str) -> Result<Vec<Job>, StoreError> {
+        let prefix = format!("tenants/{tenant}/jobs/");
+        let mut jobs = Vec::new();
+        for key in self.store.list(&prefix).await? {
+            let Some(id) = key
+                .strip_prefix(prefix.as_str())
+                .and_then(|k| k.strip_suffix(".json"))
+                .filter(|id| !id.contains('/') && !id.ends_with(".parts"))
+            else {
+                continue;
+            };
+            if let Some(job) = self.get_job(tenant, id).await? {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
     }
 
     async fn parts_done(&self, tenant: &str, id: &str) -> Result<Vec<u32>, StoreError> {

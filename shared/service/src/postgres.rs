@@ -199,6 +199,30 @@ impl MetadataStore for PostgresMetadataStore {
         Ok(())
     }
 
+    async fn list_jobs(&self, tenant: &str) -> Result<Vec<Job>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT body, (SELECT count(*) FROM job_parts p
+                               WHERE p.tenant = jobs.tenant AND p.id = jobs.id)
+                 FROM jobs WHERE tenant = $1",
+                &[&tenant],
+            )
+            .await
+            .map_err(|e| backend("list jobs", tenant, e))?;
+        rows.iter()
+            .map(|row| {
+                let body: serde_json::Value = row.get(0);
+                let parts: i64 = row.get(1);
+                let mut job: Job =
+                    serde_json::from_value(body).map_err(|e| backend("decode", tenant, e))?;
+                job.progress.parts_done = job.progress.parts_done.max(parts as u32);
+                Ok(job)
+            })
+            .collect()
+    }
+
     async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
         let row = self
             .client()

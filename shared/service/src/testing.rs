@@ -81,6 +81,25 @@ pub async fn metadata_contract(store: &dyn MetadataStore) {
         None
     );
     assert_eq!(store.get_job("t1", "nope").await.expect("missing"), None);
+    // Listing: this tenant's jobs only (tenant `t1x` shares the prefix `t1`).
+    store
+        .insert_job(&sample_job("t1", "job-2", "uploads/y.csv"))
+        .await
+        .expect("insert");
+    store
+        .insert_job(&sample_job("t1x", "job-3", "uploads/y.csv"))
+        .await
+        .expect("insert");
+    let mut listed: Vec<String> = store
+        .list_jobs("t1")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec!["job-1", "job-2"]);
+    assert!(store.list_jobs("t9").await.expect("list empty").is_empty());
     let mut running = job.clone();
     running.state = JobState::Running;
     running.attempts = 1;

@@ -669,3 +669,110 @@ async fn ids_declared_lengths_and_abandoned_work() {
     }
     assert!(freed, "the slot was never given back");
 }
+
+/// Jobs are listed newest first a page at a time, with their times; results can be
+/// paged and filtered to the anomalies.
+#[tokio::test]
+async fn jobs_are_listed_and_results_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let mut csv = String::from("a,b\n");
+    for i in 0..300 {
+        csv.push_str(&format!("{},{}\n", i % 7, i % 5));
+    }
+    csv.push_str("90,90\n80,-70\n");
+    svc.store
+        .put("tenants/local/uploads/in.csv", csv.into_bytes())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, job) = call(
+            &svc.app,
+            "POST",
+            "/api/v1/jobs",
+            "application/json",
+            json!({"object_key": "uploads/in.csv", "algorithm": "ecod"}).to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let record = wait_for_job(&svc.app, id).await;
+        assert_eq!(record["state"], "succeeded", "{record}");
+        let (created, started, finished) = (
+            record["created_at"].as_u64().unwrap(),
+            record["started_at"].as_u64().unwrap(),
+            record["finished_at"].as_u64().unwrap(),
+        );
+        assert!(created <= started && started <= finished, "{record}");
+    }
+    let (status, page) = call(&svc.app, "GET", "/api/v1/jobs?limit=2", "", String::new()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap().to_string();
+    let (_, rest) = call(
+        &svc.app,
+        "GET",
+        &format!("/api/v1/jobs?limit=2&after={next}"),
+        "",
+        String::new(),
+    )
+    .await;
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest["next"].is_null());
+    let mut seen: Vec<String> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["jobs"].as_array().unwrap())
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let (_, failed) = call(
+        &svc.app,
+        "GET",
+        "/api/v1/jobs?state=failed",
+        "",
+        String::new(),
+    )
+    .await;
+    assert_eq!(failed["jobs"].as_array().unwrap().len(), 0, "{failed}");
+    let (status, problem) = call(&svc.app, "GET", "/api/v1/jobs?limt=2", "", String::new()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+
+    let results = format!("/api/v1/jobs/{}/results", ids[0]);
+    let (status, all) = call(&svc.app, "GET", &results, "", String::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let all = all.as_str().unwrap().to_string();
+    assert_eq!(all.lines().count(), 303);
+    let (_, flagged) = call(
+        &svc.app,
+        "GET",
+        &format!("{results}?anomalies_only=true"),
+        "",
+        String::new(),
+    )
+    .await;
+    let flagged = flagged.as_str().unwrap().to_string();
+    let expected_flagged = all.lines().filter(|l| l.ends_with(",true")).count();
+    assert!(expected_flagged >= 2);
+    assert_eq!(flagged.lines().count(), expected_flagged + 1, "{flagged}");
+    assert!(flagged.lines().skip(1).all(|l| l.ends_with(",true")));
+    let (_, page) = call(
+        &svc.app,
+        "GET",
+        &format!("{results}?offset=10&limit=5"),
+        "",
+        String::new(),
+    )
+    .await;
+    let page = page.as_str().unwrap().to_string();
+    let lines: Vec<&str> = page.lines().collect();
+    assert_eq!(lines.len(), 6);
+    assert!(lines[1].starts_with("10,"), "{page}");
+}

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -184,6 +184,60 @@ async fn load_job(state: &AppState, tenant: &Tenant, id: &str) -> Result<Job, Ap
         .ok_or_else(|| AppError::not_found(format!("no job `{id}`")))
 }
 
+/// Paging of `GET /api/v1/jobs`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JobListQuery {
+    /// Most jobs in one page (1-500, default 50).
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// Only jobs in this state (queued, running, succeeded, failed).
+    state: Option<JobState>,
+}
+
+/// The tenant's jobs, newest first, a page at a time (`next` names the following page).
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobListQuery),
+    responses((status = 200, description = "`jobs` and `next`"), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+pub(super) async fn list_jobs(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    query: Result<Query<JobListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::bad_request(format!(
+            "query parameter `limit` must be 1 to 500, got {limit}"
+        )));
+    }
+    let mut all = jobs(&state)?.metadata.list_jobs(&tenant.0).await?;
+    if let Some(wanted) = query.state {
+        all.retain(|j| j.state == wanted);
+    }
+    all.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    let start = match &query.after {
+        Some(after) => match all.iter().position(|j| &j.id == after) {
+            Some(at) => at + 1,
+            None => {
+                return Err(AppError::bad_request(format!(
+                    "query parameter `after`: no job `{after}` (use the `next` of the previous page)"
+                )));
+            }
+        },
+        None => 0,
+    };
+    let page: Vec<&Job> = all.iter().skip(start).take(limit).collect();
+    let next = (start + page.len() < all.len())
+        .then(|| page.last().map(|j| j.id.clone()))
+        .flatten();
+    Ok(Json(serde_json::json!({"jobs": page, "next": next})))
+}
+
 /// A job's state, summary or error.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = Job), (status = 404, body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
@@ -196,14 +250,29 @@ pub(super) async fn show_job(
     Ok(Json(serde_json::to_value(job).unwrap_or_default()))
 }
 
-/// The results CSV (`row,score,grade,anomaly`) once the job succeeded (409 before).
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/results", tag = "jobs", params(("id" = String, Path)),
+/// Paging of a job's results.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResultsQuery {
+    /// Result rows to skip.
+    offset: Option<usize>,
+    /// Most result rows to return.
+    limit: Option<usize>,
+    /// Only the rows flagged as anomalies.
+    anomalies_only: Option<bool>,
+}
+
+/// The results CSV (`row,score,grade,anomaly`) once the job succeeded (409 before);
+/// `offset`, `limit` and `anomalies_only` page and filter its rows.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/results", tag = "jobs", params(("id" = String, Path), ResultsQuery),
     responses((status = 200, content_type = "text/csv", description = "results"), (status = "4XX", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub(super) async fn job_results(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
+    query: Result<Query<ResultsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
     let job = load_job(&state, &tenant, &id).await?;
     let key = match (job.state, job.results_key) {
         (JobState::Succeeded, Some(key)) => key,
@@ -217,5 +286,27 @@ pub(super) async fn job_results(
         }
     };
     let bytes = state.store.get(&key).await?;
-    Ok(([(header::CONTENT_TYPE, "text/csv")], bytes))
+    if query.offset.is_none() && query.limit.is_none() && !query.anomalies_only.unwrap_or(false) {
+        return Ok(([(header::CONTENT_TYPE, "text/csv")], bytes));
+    }
+    // A page of the result rows (after the header), optionally only the flagged ones.
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    let header_line = lines.next().unwrap_or_default();
+    let anomaly = header_line.split(',').position(|c| c == "anomaly");
+    let mut out = String::with_capacity(4096);
+    out.push_str(header_line);
+    out.push('\n');
+    let rows = lines
+        .filter(|line| {
+            !query.anomalies_only.unwrap_or(false)
+                || anomaly.is_some_and(|a| line.split(',').nth(a) == Some("true"))
+        })
+        .skip(query.offset.unwrap_or(0))
+        .take(query.limit.unwrap_or(usize::MAX));
+    for line in rows {
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv")], out.into_bytes()))
 }

@@ -230,7 +230,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(jobs::put_upload)
                 .layer(DefaultBodyLimit::max(state.limits.upload_bytes)),
         )
-        .route("/api/v1/jobs", post(jobs::create_job))
+        .route("/api/v1/jobs", post(jobs::create_job).get(jobs::list_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::show_job))
         .route("/api/v1/jobs/{id}/results", get(jobs::job_results))
         .route_layer(axum::middleware::from_fn_with_state(

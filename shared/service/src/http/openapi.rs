@@ -28,7 +28,7 @@ impl Modify for ApiKeyScheme {
         detect::health, detect::ready, detect::algorithms, detect::detect, detect::ensemble,
         detect::explain, detect::timeseries, models::create, models::list, models::show,
         models::delete, models::predict, jobs::create_upload, jobs::put_upload, jobs::create_job,
-        jobs::show_job, jobs::job_results,
+        jobs::list_jobs, jobs::show_job, jobs::job_results,
     ),
     modifiers(&ApiKeyScheme),
 )]
