@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod input;
 mod keys;
+mod listen;
 mod output;
 mod probe;
 mod progress;

@@ -27,6 +27,16 @@ pub struct ServeArgs {
     /// Largest upload (PUT /api/v1/uploads/...) in bytes.
     #[arg(long, default_value_t = 1 << 30, env = "PYNOMALY_MAX_UPLOAD_BYTES")]
     pub max_upload_bytes: usize,
+    /// Seconds a client has to send a request's headers (also the idle keep-alive limit).
+    #[arg(long, default_value_t = 10, env = "PYNOMALY_HEADER_TIMEOUT")]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, default_value_t = 60, env = "PYNOMALY_BODY_TIMEOUT")]
+    pub body_timeout: u64,
+    /// Seconds a verified API key is trusted without another look at storage: the longest a
+    /// key revoked with `pynomaly keys revoke` keeps working here (0 = check every request).
+    #[arg(long, default_value_t = pynomaly_service::http::KEY_CACHE_SECONDS, env = "PYNOMALY_KEY_CACHE_SECONDS")]
+    pub key_cache_seconds: u64,
     /// Accept requests without an API key (every request acts for tenant `local`). For
     /// experiments on one machine only.
     #[arg(long)]
@@ -82,6 +92,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
             },
         )
         .with_jobs(backend.metadata.clone(), backend.queue.clone());
+        state.key_cache_seconds = args.key_cache_seconds;
         if args.no_auth {
             tracing::warn!(
                 "API KEYS ARE OFF (--no-auth): anyone who can reach this port can use the API \
@@ -101,8 +112,12 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         tracing::info!(%address, backend = %backend.description, "pynomaly serving");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
+        let timeouts = crate::listen::Timeouts {
+            header_read: std::time::Duration::from_secs(args.header_timeout.max(1)),
+            body_read: std::time::Duration::from_secs(args.body_timeout.max(1)),
+            drain: std::time::Duration::from_secs(30),
+        };
+        crate::listen::serve(listener, router(state), shutdown_signal(), timeouts)
             .await
             .context("server failed")?;
         tracing::info!("pynomaly stopped");

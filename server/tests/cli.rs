@@ -612,3 +612,97 @@ fn a_model_trained_by_the_cli_is_served_by_the_api() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Starts `pynomaly serve --no-auth` on a free port with `envs`; the child and its port.
+fn start_serve(dir: &Path, envs: &[(&str, &str)]) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("pynomaly"));
+    command
+        .env("PYNOMALY_DATA_DIR", dir)
+        .env("PYNOMALY_STORE", "local")
+        .args(["serve", "--no-auth", "--port", &port.to_string()])
+        .stderr(std::process::Stdio::null());
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve did not start");
+}
+
+/// A connection that never finishes its headers is closed after the header timeout, and
+/// SIGTERM stops the server although clients hold connections open.
+#[test]
+fn slow_clients_are_cut_off_and_do_not_hold_the_server() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut serve, port) = start_serve(dir.path(), &[("PYNOMALY_HEADER_TIMEOUT", "1")]);
+    let result = std::panic::catch_unwind(|| {
+        let mut partial = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        partial
+            .set_read_timeout(Some(std::time::Duration::from_secs(8)))
+            .unwrap();
+        partial
+            .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n")
+            .unwrap();
+        let mut buffer = [0u8; 512];
+        // Closed by the server (EOF, maybe after a 408), not left waiting for the rest.
+        let mut closed = false;
+        for _ in 0..4 {
+            match partial.read(&mut buffer) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    closed = true;
+                    break;
+                }
+                Err(e) => panic!("the half-sent request was kept open: {e}"),
+            }
+        }
+        assert!(closed);
+        // An ordinary request still works.
+        let (status, _) = http(port, "GET", "/health", "", "application/json", "");
+        assert_eq!(status, 200);
+    });
+    // Idle connections held open across the shutdown.
+    let _idle: Vec<_> = (0..3)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    let mut exited = false;
+    for _ in 0..150 {
+        if serve.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !exited {
+        let _ = serve.kill();
+    }
+    let _ = serve.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(
+        exited,
+        "serve did not stop on SIGTERM with idle connections open"
+    );
+}

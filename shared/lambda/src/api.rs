@@ -30,8 +30,12 @@ pub fn router_for(backend: &Backend) -> ApiService {
         upload_bytes: env_number("PYNOMALY_MAX_UPLOAD_BYTES", defaults.upload_bytes),
         ..defaults
     };
-    let state = AppState::new(backend.store.clone(), limits)
+    let mut state = AppState::new(backend.store.clone(), limits)
         .with_jobs(backend.metadata.clone(), backend.queue.clone());
+    state.key_cache_seconds = env_number(
+        "PYNOMALY_KEY_CACHE_SECONDS",
+        pynomaly_service::http::KEY_CACHE_SECONDS,
+    );
     let app = router(state).layer(axum::middleware::from_fn(request_metrics));
     MapRequest::new(app, strip_stage as fn(_) -> _)
 }

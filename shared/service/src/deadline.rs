@@ -242,32 +242,6 @@ impl JobQueue for DeadlineQueue {
 mod tests {
     use super::*;
 
-    /// A store that never answers.
-    #[derive(Debug)]
-    struct Hung;
-
-    #[async_trait]
-    impl ObjectStore for Hung {
-        async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), StoreError> {
-            std::future::pending().await
-        }
-        async fn get(&self, _: &str) -> Result<Vec<u8>, StoreError> {
-            std::future::pending().await
-        }
-        async fn get_range(&self, _: &str, _: std::ops::Range<u64>) -> Result<Vec<u8>, StoreError> {
-            std::future::pending().await
-        }
-        async fn list(&self, _: &str) -> Result<Vec<String>, StoreError> {
-            std::future::pending().await
-        }
-        async fn delete(&self, _: &str) -> Result<(), StoreError> {
-            std::future::pending().await
-        }
-        async fn ready(&self) -> Result<(), StoreError> {
-            std::future::pending().await
-        }
-    }
-
     #[tokio::test]
     async fn a_hung_store_answers_unavailable_in_bounded_time() {
         let deadlines = Deadlines {
@@ -275,7 +249,7 @@ mod tests {
             per_mib: Duration::from_millis(1),
             ready: Duration::from_millis(20),
         };
-        let store = DeadlineStore::wrap(Arc::new(Hung), deadlines);
+        let store = DeadlineStore::wrap(Arc::new(crate::testing::HungStore), deadlines);
         let started = std::time::Instant::now();
         let err = store.ready().await.unwrap_err();
         assert!(

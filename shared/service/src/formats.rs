@@ -190,6 +190,18 @@ pub enum FormatError {
         /// The value as text.
         value: String,
     },
+    /// A timestamp in none of the accepted forms.
+    #[error(
+        "column `{column}`, row {row}: {value:?} is not a timestamp; use RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD, or epoch seconds or milliseconds"
+    )]
+    BadTimestamp {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The value as text.
+        value: String,
+    },
     /// A value so large that the detectors' arithmetic (squared distances, covariances)
     /// would overflow and score it silently wrong.
     #[error(

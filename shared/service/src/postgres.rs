@@ -175,6 +175,19 @@ fn encode(job: &Job) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(job).map_err(|e| backend("encode", &job.id, e))
 }
 
+/// A job's record and the count of its recorded parts; `WHERE` clauses follow.
+const SELECT_JOB: &str = "SELECT body, (SELECT count(*) FROM job_parts p
+                                        WHERE p.tenant = jobs.tenant AND p.id = jobs.id)
+                          FROM jobs";
+
+fn job_from_row(row: &tokio_postgres::Row, key: &str) -> Result<Job, StoreError> {
+    let mut job: Job = serde_json::from_value(row.get::<_, serde_json::Value>(0))
+        .map_err(|e| backend("decode", key, e))?;
+    let parts = u32::try_from(row.get::<_, i64>(1)).unwrap_or(u32::MAX);
+    job.progress.parts_done = job.progress.parts_done.max(parts);
+    Ok(job)
+}
+
 #[async_trait]
 impl MetadataStore for PostgresMetadataStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
@@ -203,24 +216,10 @@ impl MetadataStore for PostgresMetadataStore {
         let rows = self
             .client()
             .await?
-            .query(
-                "SELECT body, (SELECT count(*) FROM job_parts p
-                               WHERE p.tenant = jobs.tenant AND p.id = jobs.id)
-                 FROM jobs WHERE tenant = $1",
-                &[&tenant],
-            )
+            .query(&format!("{SELECT_JOB} WHERE tenant = $1"), &[&tenant])
             .await
             .map_err(|e| backend("list jobs", tenant, e))?;
-        rows.iter()
-            .map(|row| {
-                let body: serde_json::Value = row.get(0);
-                let parts: i64 = row.get(1);
-                let mut job: Job =
-                    serde_json::from_value(body).map_err(|e| backend("decode", tenant, e))?;
-                job.progress.parts_done = job.progress.parts_done.max(parts as u32);
-                Ok(job)
-            })
-            .collect()
+        rows.iter().map(|row| job_from_row(row, tenant)).collect()
     }
 
     async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>, StoreError> {
@@ -228,21 +227,12 @@ impl MetadataStore for PostgresMetadataStore {
             .client()
             .await?
             .query_opt(
-                "SELECT body, (SELECT count(*) FROM job_parts p
-                               WHERE p.tenant = jobs.tenant AND p.id = jobs.id)
-                 FROM jobs WHERE tenant = $1 AND id = $2",
+                &format!("{SELECT_JOB} WHERE tenant = $1 AND id = $2"),
                 &[&tenant, &id],
             )
             .await
             .map_err(|e| backend("select", id, e))?;
-        row.map(|row| {
-            let mut job: Job = serde_json::from_value(row.get::<_, serde_json::Value>(0))
-                .map_err(|e| backend("decode", id, e))?;
-            let parts = u32::try_from(row.get::<_, i64>(1)).unwrap_or(u32::MAX);
-            job.progress.parts_done = job.progress.parts_done.max(parts);
-            Ok(job)
-        })
-        .transpose()
+        row.map(|row| job_from_row(&row, id)).transpose()
     }
 
     async fn record_part(&self, tenant: &str, id: &str, part: u32) -> Result<Vec<u32>, StoreError> {

@@ -108,6 +108,7 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 
 fn read_csv_raw(bytes: &[u8]) -> Result<RawTable, FormatError> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(crate::formats::sniff_delimiter(bytes))
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -194,12 +195,10 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
             column: raw.names[time].clone(),
             row: i + 1,
         })?;
-        let ts = parse_timestamp(&text).ok_or_else(|| FormatError::NonNumeric {
+        let ts = parse_timestamp(&text).ok_or_else(|| FormatError::BadTimestamp {
             column: raw.names[time].clone(),
             row: i + 1,
-            value: format!(
-                "{text} (not a timestamp: use RFC 3339, YYYY-MM-DD HH:MM:SS or epoch seconds/ms)"
-            ),
+            value: text.clone(),
         })?;
         timestamps.push(ts);
         timestamp_text.push(text);
@@ -296,6 +295,7 @@ mod tests {
     fn errors_name_row_and_column() {
         let err =
             read_series(b"timestamp,v\nnot-a-time,1\n", &SeriesOptions::default()).unwrap_err();
+        assert!(matches!(err, FormatError::BadTimestamp { .. }), "{err}");
         assert!(
             err.to_string().contains("row 1") && err.to_string().contains("not a timestamp"),
             "{err}"

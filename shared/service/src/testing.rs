@@ -256,3 +256,29 @@ pub async fn create_aws_resources(name: &str, visibility_timeout: u32) -> AwsRes
         queue_url,
     }
 }
+
+/// An object store that never answers (as one stopped with SIGSTOP), for deadline tests.
+#[derive(Debug)]
+pub struct HungStore;
+
+#[async_trait::async_trait]
+impl ObjectStore for HungStore {
+    async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+    async fn get(&self, _: &str) -> Result<Vec<u8>, StoreError> {
+        std::future::pending().await
+    }
+    async fn get_range(&self, _: &str, _: std::ops::Range<u64>) -> Result<Vec<u8>, StoreError> {
+        std::future::pending().await
+    }
+    async fn list(&self, _: &str) -> Result<Vec<String>, StoreError> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _: &str) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+    async fn ready(&self) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+}

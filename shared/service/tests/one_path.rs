@@ -15,6 +15,7 @@ use pynomaly_service::fanout::{IngestConfig, IngestOutcome, ingest_object};
 use pynomaly_service::http::{AppState, Limits, router};
 use pynomaly_service::jobs::{InProcessQueue, JobServices, ObjectMetadataStore};
 use pynomaly_service::storage::{LocalObjectStore, ObjectStore, StoreError};
+use pynomaly_service::testing::HungStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -398,32 +399,6 @@ async fn query_parameters_are_checked_and_costly_fits_refused() {
     assert_eq!(status, StatusCode::OK);
 }
 
-/// An object store that never answers (as one stopped with SIGSTOP).
-#[derive(Debug)]
-struct Hung;
-
-#[async_trait::async_trait]
-impl ObjectStore for Hung {
-    async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), StoreError> {
-        std::future::pending().await
-    }
-    async fn get(&self, _: &str) -> Result<Vec<u8>, StoreError> {
-        std::future::pending().await
-    }
-    async fn get_range(&self, _: &str, _: std::ops::Range<u64>) -> Result<Vec<u8>, StoreError> {
-        std::future::pending().await
-    }
-    async fn list(&self, _: &str) -> Result<Vec<String>, StoreError> {
-        std::future::pending().await
-    }
-    async fn delete(&self, _: &str) -> Result<(), StoreError> {
-        std::future::pending().await
-    }
-    async fn ready(&self) -> Result<(), StoreError> {
-        std::future::pending().await
-    }
-}
-
 /// An object store that is down: every call fails with the backend's error chain.
 #[derive(Debug)]
 struct Down;
@@ -468,7 +443,7 @@ async fn a_storage_outage_is_a_fast_503() {
         ready: std::time::Duration::from_millis(100),
     };
     for (name, inner) in [
-        ("hung", Arc::new(Hung) as Arc<dyn ObjectStore>),
+        ("hung", Arc::new(HungStore) as Arc<dyn ObjectStore>),
         ("down", Arc::new(Down) as Arc<dyn ObjectStore>),
     ] {
         let store = DeadlineStore::wrap(inner, deadlines);

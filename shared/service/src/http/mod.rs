@@ -64,7 +64,11 @@ pub struct AppState {
     pub cpu: Arc<tokio::sync::Semaphore>,
     /// Whether `/api/v1` requires an API key (on unless explicitly turned off).
     pub require_keys: bool,
-    /// Keys verified recently (by key, for [`KEY_CACHE_SECONDS`]), so a busy client does
+    /// How long a verified key is trusted without another look at storage: the longest a
+    /// revoked key keeps working on a running server ([`KEY_CACHE_SECONDS`] by default;
+    /// 0 checks storage on every request). `PYNOMALY_KEY_CACHE_SECONDS` sets it.
+    pub key_cache_seconds: u64,
+    /// Keys verified recently (by key, for `key_cache_seconds`), so a busy client does
     /// not cost a storage read per request; a revocation takes effect within that time.
     key_cache: Arc<std::sync::Mutex<HashMap<String, (String, Instant)>>>,
     /// Prometheus counters.
@@ -82,7 +86,7 @@ pub struct JobsConfig {
     pub queue: Arc<dyn crate::jobs::JobQueue>,
 }
 
-/// How long a verified key is trusted without another look at storage.
+/// How long a verified key is trusted without another look at storage, by default.
 pub const KEY_CACHE_SECONDS: u64 = 30;
 
 /// The tenant a request acts for (from its API key; `local` when keys are off).
@@ -98,6 +102,7 @@ impl AppState {
             limits,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
             require_keys: true,
+            key_cache_seconds: KEY_CACHE_SECONDS,
             key_cache: Arc::default(),
             metrics: Arc::default(),
             jobs: None,
@@ -152,7 +157,7 @@ async fn require_key(
             .lock()
             .ok()
             .and_then(|cache| cache.get(&presented).cloned())
-            .filter(|(_, at)| at.elapsed().as_secs() < KEY_CACHE_SECONDS)
+            .filter(|(_, at)| at.elapsed().as_secs() < state.key_cache_seconds)
             .map(|(tenant, _)| tenant);
         match cached {
             Some(tenant) => tenant,
