@@ -171,8 +171,7 @@ impl ModelRepository {
             Some(name) => {
                 validate_name(name)?;
                 match self.resolve(tenant, name).await {
-                    Ok(id) if taken == OnNameTaken::Refuse => {
-                        let _ = id;
+                    Ok(_) if taken == OnNameTaken::Refuse => {
                         return Err(ModelStoreError::Exists(name.to_string()));
                     }
                     Ok(id) => Some(id),

@@ -29,11 +29,17 @@ async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Model, AppE
     Ok(repository(state).load(&tenant.0, id).await?)
 }
 
-fn summary(stored: &ModelSummary, model: &Model) -> Value {
+/// What the API shows of a model: its stored identity and what it learnt.
+fn summary(stored: &ModelSummary, details: Value) -> Value {
+    let mut body = details;
+    body["id"] = stored.id.clone().into();
+    body["name"] = stored.name.clone().into();
+    body["created_at"] = stored.created_at.into();
+    body
+}
+
+fn details(model: &Model) -> Value {
     serde_json::json!({
-        "id": stored.id,
-        "name": stored.name,
-        "created_at": stored.created_at,
         "algorithm": model.algorithm(),
         "parameters": model.params,
         "features": model.feature_names,
@@ -74,13 +80,16 @@ pub(super) async fn create(
     } else {
         OnNameTaken::Refuse
     };
+    // Described before it moves into the store: a neighbour model holds its training
+    // rows, and a clone of it only to answer would double what the request costs.
+    let described = details(&model);
     let stored = repository(&state)
-        .save(&tenant.0, request.name.as_deref(), model.clone(), taken)
+        .save(&tenant.0, request.name.as_deref(), model, taken)
         .await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/models/{}", stored.id))],
-        Json(summary(&stored, &model)),
+        Json(summary(&stored, described)),
     ))
 }
 
@@ -103,7 +112,7 @@ pub(super) async fn show(
 ) -> Result<Json<Value>, AppError> {
     let stored = repository(&state).summary(&tenant.0, &id).await?;
     let model = load(&state, &tenant, &stored.id).await?;
-    Ok(Json(summary(&stored, &model)))
+    Ok(Json(summary(&stored, details(&model))))
 }
 
 /// Delete a model.
