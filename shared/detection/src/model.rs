@@ -84,6 +84,14 @@ pub struct TrainingStats {
     pub features: usize,
     /// Distribution of the training scores (for grades and thresholds).
     pub scores: ScoreDistribution,
+    /// Each feature's mean over the training rows: what a missing value is filled with
+    /// when scoring new rows with the `mean` policy. Empty in models saved before it was
+    /// recorded.
+    #[serde(default)]
+    pub feature_means: Vec<f64>,
+    /// Each feature's median over the training rows (the `median` policy's fill).
+    #[serde(default)]
+    pub feature_medians: Vec<f64>,
 }
 
 /// One feature's part in a row's anomaly.
@@ -191,6 +199,16 @@ impl Model {
                 rows: data.nrows(),
                 features: data.ncols(),
                 scores: ScoreDistribution::from_scores(&fitted.training_scores),
+                feature_means: data
+                    .columns()
+                    .into_iter()
+                    .map(|c| c.mean().unwrap_or(0.0))
+                    .collect(),
+                feature_medians: data
+                    .columns()
+                    .into_iter()
+                    .map(|c| crate::stats::median_in_place(&mut c.to_vec()))
+                    .collect(),
             },
             state: fitted.model,
         };

@@ -27,7 +27,6 @@ pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod models;
-mod parquet_input;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod results;

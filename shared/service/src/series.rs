@@ -16,10 +16,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use crate::formats::{
-    Cell, Format, FormatError, RawTable, check_unique_names, column_index, read_json, read_ndjson,
-    text_cell,
-};
+use crate::formats::{Cell, Format, FormatError, check_unique_names, column_index, read_raw};
 
 /// Options for [`read_series`].
 #[derive(Debug, Clone)]
@@ -106,43 +103,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     None
 }
 
-fn read_csv_raw(bytes: &[u8]) -> Result<RawTable, FormatError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(crate::formats::sniff_delimiter(bytes))
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let names: Vec<String> = reader
-        .headers()
-        .map_err(|e| FormatError::Csv {
-            row: 0,
-            message: e.to_string(),
-        })?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| FormatError::Csv {
-            row: i + 1,
-            message: e.to_string(),
-        })?;
-        if record.len() == 1 && record[0].is_empty() {
-            continue;
-        }
-        if record.len() != names.len() {
-            return Err(FormatError::RaggedRow {
-                row: i + 1,
-                expected: names.len(),
-                got: record.len(),
-            });
-        }
-        rows.push(record.iter().map(text_cell).collect());
-    }
-    Ok(RawTable { names, rows })
-}
-
 fn cell_text(cell: &Cell) -> Option<String> {
     match cell {
         Cell::Missing => None,
@@ -157,12 +117,10 @@ fn cell_text(cell: &Cell) -> Option<String> {
 
 /// Reads `bytes` into series following `options`.
 pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput, FormatError> {
-    let raw = match options.format.unwrap_or_else(|| Format::sniff(bytes)) {
-        Format::Csv => read_csv_raw(bytes)?,
-        Format::Json => read_json(bytes)?,
-        Format::Ndjson => read_ndjson(bytes)?,
-        Format::Parquet => crate::parquet_input::read_parquet(bytes)?,
-    };
+    let raw = read_raw(
+        bytes,
+        options.format.unwrap_or_else(|| Format::sniff(bytes)),
+    )?;
     if raw.rows.is_empty() {
         return Err(FormatError::NoRows);
     }

@@ -6,7 +6,8 @@
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
-use crate::formats::{Cell, FormatError, RawTable, text_cell};
+use super::cells::{Cell, RawTable, text_cell};
+use super::error::FormatError;
 
 fn parquet_error(e: impl std::fmt::Display) -> FormatError {
     FormatError::Parquet(e.to_string())

@@ -1,0 +1,34 @@
+//! The raw layer every reader produces: rows of cells (missing, text or number) under
+//! column names, before any column selection or numeric conversion.
+
+/// One raw cell before numeric conversion.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Missing,
+    Text(String),
+    Number(f64),
+}
+
+/// Raw table: names and rows of cells.
+pub(crate) struct RawTable {
+    pub(crate) names: Vec<String>,
+    pub(crate) rows: Vec<Vec<Cell>>,
+}
+
+const MISSING_MARKERS: &[&str] = &["", "na", "n/a", "nan", "null", "none", "?"];
+
+pub(crate) fn text_cell(field: &str) -> Cell {
+    let t = field.trim();
+    if t.len() <= 4 && MISSING_MARKERS.iter().any(|m| m.eq_ignore_ascii_case(t)) {
+        Cell::Missing
+    } else {
+        match t.parse::<f64>() {
+            Ok(v) => Cell::Number(v),
+            Err(_) => Cell::Text(t.to_string()),
+        }
+    }
+}
+
+pub(super) fn default_names(n: usize) -> Vec<String> {
+    (0..n).map(|j| format!("f{j}")).collect()
+}
