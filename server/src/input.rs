@@ -19,9 +19,14 @@ pub struct InputArgs {
     /// Leave these columns out (comma-separated names), e.g. ids or labels.
     #[arg(long, value_delimiter = ',')]
     pub ignore_columns: Vec<String>,
-    /// Missing values: error (default, names row and column), drop, mean or median.
+    /// Missing values: error (default, names row and column), drop, mean or median
+    /// (`score`: the model's training mean or median).
     #[arg(long, default_value = "error")]
     pub missing: MissingPolicy,
+    /// Carry these columns into the results as they are (comma-separated names), e.g. a
+    /// timestamp or host; they may also be features.
+    #[arg(long, value_delimiter = ',')]
+    pub keep: Vec<String>,
     /// CSV field separator: `,` `;` `tab` or `|` (default: detected from the first lines).
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
@@ -70,9 +75,9 @@ impl InputArgs {
             columns: self.columns.clone(),
             ignore_columns: self.ignore_columns.clone(),
             missing: self.missing,
-            label_column: None,
             delimiter: self.delimiter,
-            model_columns: None,
+            keep: self.keep.clone(),
+            ..Default::default()
         }
     }
 }

@@ -199,7 +199,7 @@ fn missing_values_follow_the_policy() {
         .assert()
         .failure()
         .stderr(predicate::str::contains(
-            "missing value in column `b` at row 2",
+            "missing value in column `b` at row 1",
         ));
     let out = pynomaly(dir.path())
         .args([
@@ -230,6 +230,46 @@ fn missing_values_follow_the_policy() {
         ])
         .assert()
         .success();
+}
+
+#[test]
+fn score_fills_gaps_from_the_training_data_and_keeps_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.csv");
+    let mut text = String::from("host,a,b\n");
+    for i in 0..40 {
+        text.push_str(&format!("web{i},{},{}\n", i % 5, 100 + i % 3));
+    }
+    std::fs::write(&train, text).unwrap();
+    pynomaly(dir.path())
+        .args(["train", train.to_str().unwrap(), "--ignore-columns", "host"])
+        .args(["--algorithm", "knn", "--model", "gaps"])
+        .assert()
+        .success();
+    // One row with a gap: the batch has nothing to fill it from, the model does (the
+    // training median of `b` is 101).
+    let one = dir.path().join("one.csv");
+    std::fs::write(&one, "b,host,a\n,web9,2\n").unwrap();
+    let filled = dir.path().join("filled.csv");
+    std::fs::write(&filled, "b,host,a\n101,web9,2\n").unwrap();
+    let score = |file: &Path| {
+        let out = pynomaly(dir.path())
+            .args(["score", file.to_str().unwrap(), "--model", "gaps"])
+            .args(["--missing", "median", "--keep", "host"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        csv_rows(&out)
+    };
+    let rows = score(&one);
+    assert_eq!(rows, score(&filled));
+    assert_eq!(&rows[0][0], "0", "rows are counted from 0");
+    assert_eq!(
+        &rows[0][1], "web9",
+        "the kept column follows the row number"
+    );
 }
 
 #[test]
@@ -361,8 +401,8 @@ fn error_paths_name_the_problem() {
             vec!["detect", good, "--ignore-columns", "nope"],
             "no column named `nope`",
         ),
-        (vec!["detect", &nan], "missing value in column `a` at row 2"),
-        (vec!["detect", &ragged], "row 2 has 1 fields, expected 2"),
+        (vec!["detect", &nan], "missing value in column `a` at row 1"),
+        (vec!["detect", &ragged], "row 1 has 1 fields, expected 2"),
         (vec!["detect", &text], "column `host` is not numeric"),
         (vec!["detect", &bad_json], "malformed JSON"),
         (

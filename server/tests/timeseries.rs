@@ -133,7 +133,7 @@ fn errors_name_the_problem() {
     );
     let good = write(dir.path(), "good.csv", &series_csv(300, 0));
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["timeseries", "detect", &bad_time], "row 2"),
+        (vec!["timeseries", "detect", &bad_time], "row 1"),
         (
             vec!["timeseries", "detect", &short, "--method", "rolling-z"],
             "needs at least 21 rows",

@@ -188,11 +188,7 @@ fn ingest_job(config: &IngestConfig, id: &str, key: &str, model_id: &str) -> Job
         object_key: key.to_string(),
         format: None,
         model_id: Some(model_id.to_string()),
-        algorithm: None,
-        parameters: None,
-        contamination: None,
-        threshold: None,
-        ignore_columns: None,
+        ..Default::default()
     };
     Job {
         state: JobState::Running,

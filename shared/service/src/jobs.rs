@@ -18,7 +18,7 @@ use pynomaly_detection::{Budget, Model, ScoreOptions, Threshold};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::formats::{Format, ReadOptions};
+use crate::formats::{Format, MissingPolicy, ReadOptions};
 use crate::scoring::{self, ScoringError};
 use crate::storage::{ObjectStore, StoreError};
 
@@ -49,7 +49,7 @@ impl JobState {
 }
 
 /// What to score and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// Object holding the input (within the tenant's space).
@@ -69,6 +69,16 @@ pub struct JobSpec {
     pub threshold: Option<f64>,
     /// Columns to ignore.
     pub ignore_columns: Option<Vec<String>>,
+    /// Use only these columns, in this order (fitting; a model picks its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Missing values: `error` (default), `drop`, `mean` or `median` (with a model: its
+    /// training mean or median).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+    /// Columns carried into the results as text (a timestamp, a host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Vec<String>>,
 }
 
 /// Summary of a finished job.
@@ -616,6 +626,26 @@ pub(crate) fn job_format(name: Option<&str>, key: &str) -> Result<Option<Format>
     }
 }
 
+/// How a job reads its input: the spec's format, columns, missing-value policy and kept
+/// columns, or what is wrong with them in the words of its fields.
+pub(crate) fn job_read_options(spec: &JobSpec) -> Result<ReadOptions, String> {
+    let missing = match spec.missing.as_deref() {
+        None => MissingPolicy::Error,
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("`missing` must be error, drop, mean or median, got `{text}`"))?,
+    };
+    Ok(ReadOptions {
+        format: job_format(spec.format.as_deref(), &spec.object_key)
+            .map_err(|e| format!("`format`: {e}"))?,
+        columns: spec.columns.clone(),
+        ignore_columns: spec.ignore_columns.clone().unwrap_or_default(),
+        missing,
+        keep: spec.keep.clone().unwrap_or_default(),
+        ..Default::default()
+    })
+}
+
 /// The threshold rule a job spec asks for (the one policy: both is an error).
 pub(crate) fn job_threshold(spec: &JobSpec) -> Result<Threshold, ScoringError> {
     scoring::threshold_rule(spec.contamination, spec.threshold.map(Threshold::Score))
@@ -637,13 +667,8 @@ fn score_blocking(
     model: Option<&[u8]>,
     budget: Budget,
 ) -> Result<(Vec<u8>, JobSummary), String> {
-    let format = job_format(spec.format.as_deref(), &spec.object_key)?;
+    let read = job_read_options(spec)?;
     let threshold = job_threshold(spec).map_err(job_reason)?;
-    let read = ReadOptions {
-        format,
-        ignore_columns: spec.ignore_columns.clone().unwrap_or_default(),
-        ..Default::default()
-    };
     match model {
         Some(model_bytes) => {
             let model = Model::from_json(model_bytes)

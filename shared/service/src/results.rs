@@ -1,6 +1,7 @@
 //! Writing results, the one layout every door uses: one output row per input row, in
-//! input order, `row,score,grade,anomaly` (+ `explanation`), as CSV, JSON or NDJSON. Rows
-//! dropped for missing values keep their place with empty fields.
+//! input order, `row` (counted from 0, as errors count), the `keep` columns, then
+//! `score,grade,anomaly` (+ `explanation`), as CSV, JSON or NDJSON. Rows dropped for
+//! missing values keep their place with empty fields.
 
 use std::io::{Result, Write};
 
@@ -34,9 +35,31 @@ impl OutputFormat {
     }
 }
 
+/// The `keep` columns of one row, serialized as fields of the row object.
+struct KeptFields<'a> {
+    table: &'a Table,
+    row: usize,
+}
+
+impl Serialize for KeptFields<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.table.kept.len()))?;
+        for column in &self.table.kept {
+            map.serialize_entry(&column.name, &column.values[self.row])?;
+        }
+        map.end()
+    }
+}
+
 #[derive(Serialize)]
 struct OutputRow<'a> {
     row: usize,
+    #[serde(flatten)]
+    kept: KeptFields<'a>,
     score: Option<f64>,
     grade: Option<f64>,
     anomaly: Option<bool>,
@@ -73,6 +96,7 @@ pub fn write_results(
         Some(k) => (
             OutputRow {
                 row,
+                kept: KeptFields { table, row },
                 score: Some(detection.scores[k]),
                 grade: Some(detection.grades[k]),
                 anomaly: Some(detection.anomalies[k]),
@@ -84,6 +108,7 @@ pub fn write_results(
         None => (
             OutputRow {
                 row,
+                kept: KeptFields { table, row },
                 score: None,
                 grade: None,
                 anomaly: None,
@@ -95,18 +120,21 @@ pub fn write_results(
     match format {
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(&mut sink);
-            let mut header = vec!["row", "score", "grade", "anomaly"];
+            let mut header = vec!["row"];
+            header.extend(table.kept.iter().map(|c| c.name.as_str()));
+            header.extend(["score", "grade", "anomaly"]);
             if explain {
                 header.push("explanation");
             }
             w.write_record(&header)?;
             for (r, e) in rows {
-                let mut rec = vec![
-                    r.row.to_string(),
+                let mut rec = vec![r.row.to_string()];
+                rec.extend(table.kept.iter().map(|c| c.values[r.row].clone()));
+                rec.extend([
                     r.score.map(|v| v.to_string()).unwrap_or_default(),
                     r.grade.map(|v| format!("{v:.6}")).unwrap_or_default(),
                     r.anomaly.map(|v| v.to_string()).unwrap_or_default(),
-                ];
+                ]);
                 if explain {
                     rec.push(e.map(explanation_text).unwrap_or_default());
                 }

@@ -9,7 +9,9 @@ use pynomaly_detection::{
     AlgorithmParams, Budget, Detection, DetectionError, Model, OverBudget, ScoreOptions, Threshold,
 };
 
-use crate::formats::{FormatError, ReadOptions, Table, read_table, table_from_json_rows};
+use crate::formats::{
+    FormatError, ReadOptions, Table, TrainingFill, read_table, table_from_json_rows,
+};
 
 /// The algorithm used when none is named.
 pub const DEFAULT_ALGORITHM: &str = "iforest";
@@ -141,10 +143,15 @@ pub fn read_for_fit(bytes: &[u8], options: &ReadOptions) -> Result<Table, Scorin
 }
 
 /// Read options for scoring with `model`: its trained columns, by name (or by position
-/// for unnamed columns); other columns are left alone.
+/// for unnamed columns); other columns are left alone; `mean`/`median` fill gaps with
+/// the model's training statistics.
 pub fn model_read_options(model: &Model, options: &ReadOptions) -> ReadOptions {
     ReadOptions {
         model_columns: Some(model.feature_names.clone()),
+        training_fill: Some(TrainingFill {
+            means: model.training.feature_means.clone(),
+            medians: model.training.feature_medians.clone(),
+        }),
         ..options.clone()
     }
 }

@@ -151,11 +151,11 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
     for (i, row) in raw.rows.iter().enumerate() {
         let text = cell_text(&row[time]).ok_or_else(|| FormatError::Missing {
             column: raw.names[time].clone(),
-            row: i + 1,
+            row: i,
         })?;
         let ts = parse_timestamp(&text).ok_or_else(|| FormatError::BadTimestamp {
             column: raw.names[time].clone(),
-            row: i + 1,
+            row: i,
             value: text.clone(),
         })?;
         timestamps.push(ts);
@@ -177,16 +177,16 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
                     Cell::Number(v) if v.is_finite() => Ok(*v),
                     Cell::Number(v) => Err(FormatError::NonFinite {
                         column: raw.names[j].clone(),
-                        row: i + 1,
+                        row: i,
                         value: v.to_string(),
                     }),
                     Cell::Missing => Err(FormatError::Missing {
                         column: raw.names[j].clone(),
-                        row: i + 1,
+                        row: i,
                     }),
                     Cell::Text(t) => Err(FormatError::NonNumeric {
                         column: raw.names[j].clone(),
-                        row: i + 1,
+                        row: i,
                         value: t.clone(),
                     }),
                 })
@@ -255,7 +255,7 @@ mod tests {
             read_series(b"timestamp,v\nnot-a-time,1\n", &SeriesOptions::default()).unwrap_err();
         assert!(matches!(err, FormatError::BadTimestamp { .. }), "{err}");
         assert!(
-            err.to_string().contains("row 1") && err.to_string().contains("not a timestamp"),
+            err.to_string().contains("row 0") && err.to_string().contains("not a timestamp"),
             "{err}"
         );
         let err = read_series(b"time,v\n2024-01-01,1\n", &SeriesOptions::default()).unwrap_err();
@@ -267,7 +267,7 @@ mod tests {
             read_series(b"timestamp,v\n2024-01-01,\n", &SeriesOptions::default()).unwrap_err();
         assert!(
             err.to_string()
-                .contains("missing value in column `v` at row 1"),
+                .contains("missing value in column `v` at row 0"),
             "{err}"
         );
         let json = br#"[{"timestamp": 1714564800, "v": 1}, {"timestamp": 1714564860, "v": "x"}]"#;

@@ -64,6 +64,7 @@ pub fn sample_job(tenant: &str, id: &str, object_key: &str) -> Job {
             contamination: Some(0.1),
             threshold: None,
             ignore_columns: None,
+            ..Default::default()
         },
     )
 }

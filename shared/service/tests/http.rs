@@ -304,7 +304,7 @@ async fn error_paths() {
             "application/json",
             json!({"data": [[1, 2], [3]]}).to_string(),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "row 2 has 1 fields, expected 2",
+            "row 1 has 1 fields, expected 2",
         ),
         (
             "POST",
@@ -328,7 +328,7 @@ async fn error_paths() {
             "application/json",
             json!({"data": [[1, 2], ["NaN", 3]]}).to_string(),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "missing value in column `f0` at row 2",
+            "missing value in column `f0` at row 1",
         ),
         (
             "POST",

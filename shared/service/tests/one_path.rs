@@ -751,3 +751,222 @@ async fn jobs_are_listed_and_results_paged() {
     assert_eq!(lines.len(), 6);
     assert!(lines[1].starts_with("10,"), "{page}");
 }
+
+/// A door's answer, in one shape: each input row's score (`None`: dropped), the kept
+/// `host` of each flagged row, or the problem's text.
+type Outcome = Result<(Vec<Option<f64>>, Vec<(usize, String)>), String>;
+
+fn outcome_of_response(status: StatusCode, body: &Value) -> Outcome {
+    if status != StatusCode::OK {
+        return Err(body["detail"].as_str().unwrap_or_default().to_string());
+    }
+    let scores = body["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(Value::as_f64)
+        .collect();
+    let hosts = body["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let host = a["kept"]["host"].as_str().unwrap_or_default().to_string();
+            (a["index"].as_u64().unwrap() as usize, host)
+        })
+        .collect();
+    Ok((scores, hosts))
+}
+
+fn outcome_of_results(csv: &[u8]) -> Outcome {
+    let mut reader = csv::Reader::from_reader(csv);
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let (score, anomaly, host) = (
+        column("score").unwrap(),
+        column("anomaly").unwrap(),
+        column("host"),
+    );
+    let mut scores = Vec::new();
+    let mut hosts = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.unwrap();
+        assert_eq!(
+            record[0].parse::<usize>().unwrap(),
+            i,
+            "rows counted from 0"
+        );
+        scores.push(record[score].parse::<f64>().ok());
+        if &record[anomaly] == "true" {
+            hosts.push((i, host.map(|h| record[h].to_string()).unwrap_or_default()));
+        }
+    }
+    Ok((scores, hosts))
+}
+
+/// The doors that take a table: HTTP (CSV body, options in the query), and an API job
+/// over the same file (options in the spec). With a model they score; without, they fit.
+async fn through_doors(
+    svc: &Service,
+    model: Option<&str>,
+    csv: &str,
+    options: &[(&str, &str)],
+) -> Vec<(&'static str, Outcome)> {
+    let query: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let uri = match model {
+        Some(id) => format!("/api/v1/models/{id}/predict?{}", query.join("&")),
+        None => format!("/api/v1/detect?algorithm=knn&{}", query.join("&")),
+    };
+    let (status, body) = call(&svc.app, "POST", &uri, "text/csv", csv.to_string()).await;
+    let http = outcome_of_response(status, &body);
+
+    let key = format!("uploads/{}.csv", uuid::Uuid::new_v4());
+    svc.store
+        .put(&format!("tenants/local/{key}"), csv.as_bytes().to_vec())
+        .await
+        .unwrap();
+    let mut spec = json!({"object_key": key});
+    match model {
+        Some(id) => spec["model_id"] = json!(id),
+        None => spec["algorithm"] = json!("knn"),
+    }
+    for (k, v) in options {
+        spec[*k] = match *k {
+            "keep" => json!(v.split(',').collect::<Vec<_>>()),
+            _ => json!(v),
+        };
+    }
+    let (status, job) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/jobs",
+        "application/json",
+        spec.to_string(),
+    )
+    .await;
+    let job_outcome = if status == StatusCode::ACCEPTED {
+        let record = wait_for_job(&svc.app, job["id"].as_str().unwrap()).await;
+        match record["results_key"].as_str() {
+            Some(results) => outcome_of_results(&svc.store.get(results).await.unwrap()),
+            None => Err(record["error"].as_str().unwrap_or_default().to_string()),
+        }
+    } else {
+        Err(job["detail"].as_str().unwrap_or_default().to_string())
+    };
+    vec![("http", http), ("job", job_outcome)]
+}
+
+#[tokio::test]
+async fn the_contract_holds_on_every_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let (status, created) = call(
+        &svc.app,
+        "POST",
+        "/api/v1/models?algorithm=knn",
+        "text/csv",
+        training_csv(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // Semicolons, shuffled columns, a text column, a gap in row 1, an outlier in row 3.
+    let gappy = "c;host;a;b\n0.5;web-0;3;12\n1;web-1;;80\n0;web-2;1;11\n0.5;web-3;40;10\n";
+    let filled_median = "c;host;a;b\n0.5;web-0;3;12\n1;web-1;3;80\n0;web-2;1;11\n0.5;web-3;40;10\n";
+    // A gap in `c`, whose training mean (99.5 / 200) lies off the training grid, so the
+    // fill changes the score.
+    let gappy_c = "c;host;a;b\n;web-0;3;12\n1;web-1;6;80\n0;web-2;1;11\n0.5;web-3;40;10\n";
+    let filled_mean =
+        "c;host;a;b\n0.4975;web-0;3;12\n1;web-1;6;80\n0;web-2;1;11\n0.5;web-3;40;10\n";
+
+    // Each row: model?, input, options, what every door must answer.
+    type Expect = fn(&Outcome, &Outcome) -> Result<(), String>;
+    let same_as_reference: Expect = |got, reference| {
+        (got == reference)
+            .then_some(())
+            .ok_or_else(|| format!("{got:?} != {reference:?}"))
+    };
+    let cases: Vec<(Option<&str>, &str, Vec<(&str, &str)>, &str, Expect)> = vec![
+        // A gap with the default policy: an error naming the row as results count it.
+        (
+            Some(&id),
+            gappy,
+            vec![],
+            "missing value in column `a` at row 1",
+            |got, _| match got {
+                Err(text) if text.contains("missing value in column `a` at row 1") => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        ),
+        // `median` with a model fills from the training data (median of `a` is 3).
+        (
+            Some(&id),
+            gappy,
+            vec![("missing", "median"), ("keep", "host")],
+            filled_median,
+            same_as_reference,
+        ),
+        (
+            Some(&id),
+            gappy_c,
+            vec![("missing", "mean"), ("keep", "host")],
+            filled_mean,
+            same_as_reference,
+        ),
+        // `drop` leaves row 1 out but in its place; the kept host follows each flagged row.
+        (
+            Some(&id),
+            gappy,
+            vec![("missing", "drop"), ("keep", "host")],
+            "",
+            |got, _| {
+                let Ok((scores, hosts)) = got else {
+                    return Err(format!("{got:?}"));
+                };
+                let dropped = scores.len() == 4 && scores[1].is_none() && scores[3].is_some();
+                let flagged_outlier = hosts.contains(&(3, "web-3".to_string()));
+                (dropped && flagged_outlier)
+                    .then_some(())
+                    .ok_or(format!("{got:?}"))
+            },
+        ),
+        // Fitting: a kept column named like a result field is refused.
+        (
+            None,
+            gappy,
+            vec![("missing", "drop"), ("keep", "score")],
+            "",
+            |got, _| match got {
+                Err(text) if text.contains("column `score` cannot be kept") => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        ),
+        // An unknown policy is refused in the door's words.
+        (
+            None,
+            gappy,
+            vec![("missing", "guess")],
+            "",
+            |got, _| match got {
+                Err(text) if text.contains("`missing` must be error, drop, mean or median") => {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            },
+        ),
+    ];
+    for (model, input, options, reference_input, expect) in cases {
+        let reference = if reference_input.contains('\n') {
+            let doors = through_doors(&svc, model, reference_input, &[("keep", "host")]).await;
+            Some(doors[0].1.clone())
+        } else {
+            None
+        };
+        for (door, got) in through_doors(&svc, model, input, &options).await {
+            let reference = reference.clone().unwrap_or(Err(String::new()));
+            if let Err(why) = expect(&got, &reference) {
+                panic!("{door} with {options:?}: {why}");
+            }
+        }
+    }
+}

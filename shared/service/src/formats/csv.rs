@@ -64,7 +64,7 @@ pub(super) fn read_csv(bytes: &[u8], options: &ReadOptions) -> Result<Table, For
         let more = reader
             .read_record(&mut record)
             .map_err(|e| FormatError::Csv {
-                row: line,
+                line,
                 message: e.to_string(),
             })?;
         if !more {
@@ -104,7 +104,7 @@ pub(super) fn read_csv(bytes: &[u8], options: &ReadOptions) -> Result<Table, For
         };
         if record.len() != table.width() {
             return Err(FormatError::RaggedRow {
-                row: table.input_rows + 1,
+                row: table.input_rows,
                 expected: table.width(),
                 got: record.len(),
             });
@@ -125,7 +125,7 @@ pub(super) fn read_csv_raw(bytes: &[u8]) -> Result<RawTable, FormatError> {
     let names: Vec<String> = reader
         .headers()
         .map_err(|e| FormatError::Csv {
-            row: 0,
+            line: 1,
             message: e.to_string(),
         })?
         .iter()
@@ -134,7 +134,7 @@ pub(super) fn read_csv_raw(bytes: &[u8]) -> Result<RawTable, FormatError> {
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| FormatError::Csv {
-            row: i + 1,
+            line: i + 2,
             message: e.to_string(),
         })?;
         if record.len() == 1 && record[0].is_empty() {
@@ -142,7 +142,7 @@ pub(super) fn read_csv_raw(bytes: &[u8]) -> Result<RawTable, FormatError> {
         }
         if record.len() != names.len() {
             return Err(FormatError::RaggedRow {
-                row: i + 1,
+                row: i,
                 expected: names.len(),
                 got: record.len(),
             });

@@ -6,10 +6,10 @@
 #[non_exhaustive]
 pub enum FormatError {
     /// The CSV is malformed.
-    #[error("malformed CSV at row {row}: {message}")]
+    #[error("malformed CSV at line {line}: {message}")]
     Csv {
-        /// 1-based data row.
-        row: usize,
+        /// 1-based line of the file (as an editor counts, header included).
+        line: usize,
         /// Parser message.
         message: String,
     },
@@ -24,7 +24,7 @@ pub enum FormatError {
     /// A row has a different number of fields than the first.
     #[error("row {row} has {got} fields, expected {expected}")]
     RaggedRow {
-        /// 1-based data row.
+        /// Data row, counted from 0 as in results (the header is not a row).
         row: usize,
         /// Fields expected.
         expected: usize,
@@ -36,7 +36,7 @@ pub enum FormatError {
     NonNumeric {
         /// Column name.
         column: String,
-        /// 1-based data row.
+        /// Data row, counted from 0 as in results (the header is not a row).
         row: usize,
         /// The value as text.
         value: String,
@@ -46,7 +46,7 @@ pub enum FormatError {
     NonFinite {
         /// Column name.
         column: String,
-        /// 1-based data row.
+        /// Data row, counted from 0 as in results (the header is not a row).
         row: usize,
         /// The value as text.
         value: String,
@@ -58,7 +58,7 @@ pub enum FormatError {
     BadTimestamp {
         /// Column name.
         column: String,
-        /// 1-based data row.
+        /// Data row, counted from 0 as in results (the header is not a row).
         row: usize,
         /// The value as text.
         value: String,
@@ -71,7 +71,7 @@ pub enum FormatError {
     TooLarge {
         /// Column name.
         column: String,
-        /// 1-based data row.
+        /// Data row, counted from 0 as in results (the header is not a row).
         row: usize,
         /// The value as text.
         value: String,
@@ -81,7 +81,7 @@ pub enum FormatError {
     Missing {
         /// Column name.
         column: String,
-        /// 1-based data row.
+        /// Data row, counted from 0 as in results (the header is not a row).
         row: usize,
     },
     /// A column named in the options does not exist.
@@ -127,6 +127,11 @@ pub enum FormatError {
         /// 1-based position of its second use.
         second: usize,
     },
+    /// A `keep` column named like a field of the results.
+    #[error(
+        "column `{0}` cannot be kept: the results have a field of that name (row, score, grade, anomaly, explanation); rename the column"
+    )]
+    KeptResultField(String),
     /// Nothing to score.
     #[error("the input has no data rows")]
     NoRows,
@@ -136,6 +141,12 @@ pub enum FormatError {
     /// A column has only missing values, so mean/median imputation cannot fill it.
     #[error("column `{0}` has no values to impute from")]
     EmptyColumn(String),
+    /// The scoring model was saved before models recorded their training means and
+    /// medians, so a gap cannot be filled from the training data.
+    #[error(
+        "the model holds no training mean or median for column `{0}` (it was saved by an older version); retrain it to fill missing values, or drop the rows with missing values"
+    )]
+    NoTrainingStatistics(String),
     /// The input is not UTF-8 text.
     #[error("the input is not UTF-8 text: {0}")]
     Encoding(String),

@@ -34,14 +34,11 @@ pub(super) fn rows_from_json(items: &[Value], line_numbers: bool) -> Result<RawT
             let mut rows = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let Value::Array(values) = item else {
-                    return Err(json_err(
-                        i,
-                        format!("row {} is not an array like the first row", i + 1),
-                    ));
+                    return Err(json_err(i, format!("row {i} is not an array like row 0")));
                 };
                 if values.len() != names.len() {
                     return Err(FormatError::RaggedRow {
-                        row: i + 1,
+                        row: i,
                         expected: names.len(),
                         got: values.len(),
                     });
@@ -55,10 +52,7 @@ pub(super) fn rows_from_json(items: &[Value], line_numbers: bool) -> Result<RawT
             let mut index: HashMap<String, usize> = HashMap::new();
             for (i, item) in items.iter().enumerate() {
                 let Value::Object(map) = item else {
-                    return Err(json_err(
-                        i,
-                        format!("row {} is not an object like the first row", i + 1),
-                    ));
+                    return Err(json_err(i, format!("row {i} is not an object like row 0")));
                 };
                 for key in map.keys() {
                     if !index.contains_key(key) {
@@ -172,6 +166,7 @@ pub(super) fn read_ndjson(bytes: &[u8]) -> Result<RawTable, FormatError> {
 pub(super) fn numeric_arrays(items: &[Value], options: &ReadOptions) -> Option<Table> {
     if options.columns.is_some()
         || options.model_columns.is_some()
+        || !options.keep.is_empty()
         || !options.ignore_columns.is_empty()
         || options.label_column.is_some()
     {
@@ -198,5 +193,6 @@ pub(super) fn numeric_arrays(items: &[Value], options: &ReadOptions) -> Option<T
         source_rows: (0..items.len()).collect(),
         input_rows: items.len(),
         labels: None,
+        kept: Vec::new(),
     })
 }

@@ -11,7 +11,10 @@
 //! - Missing values (empty, `NA`, `N/A`, `NaN`, `null`, `?`, JSON `null`, a missing key)
 //!   follow [`MissingPolicy`]; `error` (the default) names the row and column.
 //! - Infinite values are an error. Ragged rows are an error naming the row.
-//! - Row numbers in errors are 1-based data rows (the header is not counted).
+//! - Rows are counted from 0 (the first data row; a header is not a row) in errors as in
+//!   results; a malformed CSV is reported by its file line instead.
+//! - `keep` columns are carried into results as text; with a model, `mean`/`median` fill
+//!   gaps with the model's training statistics.
 
 mod cells;
 mod csv;
@@ -26,8 +29,8 @@ use serde_json::Value;
 pub(crate) use cells::{Cell, RawTable};
 pub use csv::sniff_delimiter;
 pub use error::FormatError;
-pub use options::{Format, MissingPolicy, ReadOptions};
-pub use table::Table;
+pub use options::{Format, MissingPolicy, RESULT_FIELDS, ReadOptions, TrainingFill};
+pub use table::{KeptColumn, Table};
 pub(crate) use table::{check_unique_names, column_index};
 
 /// The largest magnitude accepted: squares and products of values up to this bound, summed
@@ -189,7 +192,7 @@ mod tests {
             err,
             FormatError::Missing {
                 column: "a".into(),
-                row: 2
+                row: 1
             }
         );
         let t = read(
@@ -223,12 +226,111 @@ mod tests {
     }
 
     #[test]
+    fn a_model_fills_gaps_with_its_training_statistics() {
+        let options = ReadOptions {
+            model_columns: Some(vec!["a".into(), "b".into()]),
+            training_fill: Some(TrainingFill {
+                means: vec![10.0, 20.0],
+                medians: vec![11.0, 21.0],
+            }),
+            ..Default::default()
+        };
+        // One row, a gap in `b`: filled from the training data, not from the batch.
+        for (policy, b) in [(MissingPolicy::Mean, 20.0), (MissingPolicy::Median, 21.0)] {
+            let t = read(
+                "b,a,host\n,3,web\n",
+                ReadOptions {
+                    missing: policy,
+                    ..options.clone()
+                },
+            )
+            .unwrap();
+            assert_eq!(t.data, ndarray::array![[3.0, b]]);
+        }
+        // A model without statistics (an older save) says so instead of guessing.
+        let err = read(
+            "a,b\n1,\n",
+            ReadOptions {
+                missing: MissingPolicy::Mean,
+                training_fill: Some(TrainingFill::default()),
+                ..options
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, FormatError::NoTrainingStatistics("b".into()));
+    }
+
+    #[test]
+    fn keep_columns_are_carried_as_text_for_every_input_row() {
+        let t = read(
+            "time,host,a\n2024-05-01T00:00:00Z,web1,1\n2024-05-01T00:01:00Z,web2,\n,web3,2.5\n",
+            ReadOptions {
+                ignore_columns: vec!["time".into(), "host".into()],
+                keep: vec!["host".into(), "time".into(), "a".into()],
+                missing: MissingPolicy::Drop,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.source_rows, vec![0, 2]);
+        let kept: Vec<(&str, Vec<&str>)> = t
+            .kept
+            .iter()
+            .map(|k| {
+                (
+                    k.name.as_str(),
+                    k.values.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("host", vec!["web1", "web2", "web3"]),
+                (
+                    "time",
+                    vec!["2024-05-01T00:00:00Z", "2024-05-01T00:01:00Z", ""]
+                ),
+                ("a", vec!["1", "", "2.5"]),
+            ]
+        );
+        let err = read(
+            "a\n1\n",
+            ReadOptions {
+                keep: vec!["host".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, FormatError::UnknownColumn { .. }), "{err}");
+        let err = read(
+            "score,a\n1,2\n",
+            ReadOptions {
+                keep: vec!["score".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, FormatError::KeptResultField("score".into()));
+        // JSON arrays take the general path when columns are kept.
+        let t = read(
+            "[[1, 2], [3, 4]]",
+            ReadOptions {
+                keep: vec!["f1".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.kept[0].values, vec!["2", "4"]);
+    }
+
+    #[test]
     fn ragged_and_malformed_rows() {
         let err = read("a,b\n1,2\n3\n", ReadOptions::default()).unwrap_err();
         assert_eq!(
             err,
             FormatError::RaggedRow {
-                row: 2,
+                row: 1,
                 expected: 2,
                 got: 1
             }
@@ -275,7 +377,7 @@ mod tests {
         let t = read(r#"{"x": [1, 3], "y": [2, 4]}"#, ReadOptions::default()).unwrap();
         assert_eq!(t.data, ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
         let err = read(r#"[{"x": 1}, {"x": "high"}]"#, ReadOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("row 2 has \"high\""), "{err}");
+        assert!(err.to_string().contains("row 1 has \"high\""), "{err}");
         let err = read(r#"[{"x": 1}, {"y": 2}]"#, ReadOptions::default()).unwrap_err();
         assert!(matches!(err, FormatError::Missing { .. }));
     }

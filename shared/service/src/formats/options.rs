@@ -60,9 +60,11 @@ pub enum MissingPolicy {
     Error,
     /// Leave the row out (it is reported as dropped).
     Drop,
-    /// Replace with the column mean of the present values.
+    /// Replace with the column mean: the training mean when a model scores the rows,
+    /// else the mean of the present values.
     Mean,
-    /// Replace with the column median of the present values.
+    /// Replace with the column median: the training median when a model scores the
+    /// rows, else the median of the present values.
     Median,
 }
 
@@ -104,4 +106,24 @@ pub struct ReadOptions {
     /// whatever they hold); by position when it does not (headerless CSV, JSON arrays),
     /// which must then have exactly that many columns. `columns`, when given, wins.
     pub model_columns: Option<Vec<String>>,
+    /// What the model learnt of its features, one value per `model_columns` entry: the
+    /// `mean` and `median` policies fill a gap with these instead of statistics of the
+    /// batch being scored (a one-row batch has none).
+    pub training_fill: Option<TrainingFill>,
+    /// Columns carried into the results as text (a timestamp, a host), whatever they
+    /// hold; they may also be features.
+    pub keep: Vec<String>,
+}
+
+/// The fields of a result row, which a `keep` column cannot be named (the results
+/// would have two fields of one name).
+pub const RESULT_FIELDS: &[&str] = &["row", "score", "grade", "anomaly", "explanation"];
+
+/// A model's per-feature training statistics, for filling missing values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainingFill {
+    /// Training mean of each feature.
+    pub means: Vec<f64>,
+    /// Training median of each feature.
+    pub medians: Vec<f64>,
 }

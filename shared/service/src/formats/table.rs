@@ -25,6 +25,27 @@ pub struct Table {
     pub input_rows: usize,
     /// Values of the label column, when one was asked for.
     pub labels: Option<Vec<f64>>,
+    /// The `keep` columns: name and text of every input row (dropped rows included).
+    pub kept: Vec<KeptColumn>,
+}
+
+/// A column carried into the results as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptColumn {
+    /// Column name.
+    pub name: String,
+    /// One value per input row (`""` where missing).
+    pub values: Vec<String>,
+}
+
+/// A cell as the text a result shows (integers without a fraction).
+fn cell_text(cell: Cell) -> String {
+    match cell {
+        Cell::Missing => String::new(),
+        Cell::Text(t) => t,
+        Cell::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+        Cell::Number(v) => v.to_string(),
+    }
 }
 
 pub(super) fn table_from_raw(raw: RawTable, options: &ReadOptions) -> Result<Table, FormatError> {
@@ -104,6 +125,10 @@ pub(super) struct TableBuilder {
     missing_cells: Vec<(usize, usize)>,
     labels: Option<Vec<f64>>,
     pub(super) input_rows: usize,
+    /// Indices of the `keep` columns, with their values so far.
+    kept: Vec<(usize, KeptColumn)>,
+    /// Training statistics to fill gaps with, in `selected` order.
+    fill: Option<super::options::TrainingFill>,
 }
 
 impl TableBuilder {
@@ -130,6 +155,27 @@ impl TableBuilder {
         if selected.is_empty() {
             return Err(FormatError::NoColumns);
         }
+        let kept = options
+            .keep
+            .iter()
+            .map(|name| {
+                if super::options::RESULT_FIELDS.contains(&name.as_str()) {
+                    return Err(FormatError::KeptResultField(name.clone()));
+                }
+                Ok((
+                    column_index(&names, name)?,
+                    KeptColumn {
+                        name: name.clone(),
+                        values: Vec::new(),
+                    },
+                ))
+            })
+            .collect::<Result<_, FormatError>>()?;
+        // The model's statistics line up with the selection only when the model picked it.
+        let fill = match (&options.columns, &options.training_fill) {
+            (None, Some(fill)) if options.model_columns.is_some() => Some(fill.clone()),
+            _ => None,
+        };
         Ok(Self {
             names,
             selected,
@@ -140,6 +186,8 @@ impl TableBuilder {
             missing_cells: Vec::new(),
             labels: label_index.map(|_| Vec::new()),
             input_rows: 0,
+            kept,
+            fill,
         })
     }
 
@@ -152,6 +200,9 @@ impl TableBuilder {
     pub(super) fn push(&mut self, cell: impl Fn(usize) -> Cell) -> Result<(), FormatError> {
         let i = self.input_rows;
         self.input_rows += 1;
+        for (j, column) in &mut self.kept {
+            column.values.push(cell_text(cell(*j)));
+        }
         let start = self.values.len();
         let kept = self.source_rows.len();
         let missing_before = self.missing_cells.len();
@@ -163,21 +214,21 @@ impl TableBuilder {
                 Cell::Number(v) if v.is_finite() => {
                     return Err(FormatError::TooLarge {
                         column: self.names[j].clone(),
-                        row: i + 1,
+                        row: i,
                         value: v.to_string(),
                     });
                 }
                 Cell::Number(v) => {
                     return Err(FormatError::NonFinite {
                         column: self.names[j].clone(),
-                        row: i + 1,
+                        row: i,
                         value: v.to_string(),
                     });
                 }
                 Cell::Text(t) => {
                     return Err(FormatError::NonNumeric {
                         column: self.names[j].clone(),
-                        row: i + 1,
+                        row: i,
                         value: t,
                     });
                 }
@@ -185,7 +236,7 @@ impl TableBuilder {
                     MissingPolicy::Error => {
                         return Err(FormatError::Missing {
                             column: self.names[j].clone(),
-                            row: i + 1,
+                            row: i,
                         });
                     }
                     MissingPolicy::Drop => {
@@ -206,7 +257,7 @@ impl TableBuilder {
                 other => {
                     return Err(FormatError::NonNumeric {
                         column: self.names[l].clone(),
-                        row: i + 1,
+                        row: i,
                         value: match other {
                             Cell::Text(t) => t,
                             _ => String::new(),
@@ -226,16 +277,21 @@ impl TableBuilder {
         let width = self.selected.len();
         let mut data = Array2::from_shape_vec((self.source_rows.len(), width), self.values)
             .map_err(|e| FormatError::Csv {
-                row: 0,
+                line: 0,
                 message: e.to_string(),
             })?;
         if !self.missing_cells.is_empty() {
+            let column_names: Vec<&str> = self
+                .selected
+                .iter()
+                .map(|&j| self.names[j].as_str())
+                .collect();
             impute(
                 &mut data,
                 &self.missing_cells,
                 self.missing,
-                &self.selected,
-                &self.names,
+                self.fill.as_ref(),
+                &column_names,
             )?;
         }
         Ok(Table {
@@ -248,20 +304,35 @@ impl TableBuilder {
             source_rows: self.source_rows,
             input_rows: self.input_rows,
             labels: self.labels,
+            kept: self.kept.into_iter().map(|(_, column)| column).collect(),
         })
     }
 }
 
+/// Fills the missing `cells` (row, column) of `data`: from the model's training
+/// statistics when scoring with one, else from the present values of the batch.
 fn impute(
     data: &mut Array2<f64>,
     cells: &[(usize, usize)],
     policy: MissingPolicy,
-    selected: &[usize],
-    names: &[String],
+    training: Option<&super::options::TrainingFill>,
+    names: &[&str],
 ) -> Result<(), FormatError> {
     let mut fill: HashMap<usize, f64> = HashMap::new();
     for &(_, j) in cells {
         if fill.contains_key(&j) {
+            continue;
+        }
+        if let Some(training) = training {
+            let learnt = match policy {
+                MissingPolicy::Median => &training.medians,
+                _ => &training.means,
+            };
+            let value = learnt
+                .get(j)
+                .copied()
+                .ok_or_else(|| FormatError::NoTrainingStatistics(names[j].to_string()))?;
+            fill.insert(j, value);
             continue;
         }
         let mut present: Vec<f64> = data
@@ -271,7 +342,7 @@ fn impute(
             .filter(|v| !v.is_nan())
             .collect();
         if present.is_empty() {
-            return Err(FormatError::EmptyColumn(names[selected[j]].clone()));
+            return Err(FormatError::EmptyColumn(names[j].to_string()));
         }
         let value = match policy {
             MissingPolicy::Median => {

@@ -55,7 +55,10 @@ pub(super) struct DetectRequest {
     pub seed: Option<u64>,
     pub columns: Option<Vec<String>>,
     pub ignore_columns: Option<Vec<String>>,
-    /// Missing values: `error` (default, names row and column), `drop`, `mean` or `median`.
+    /// Columns carried into each anomaly as text (e.g. a timestamp or host), by name.
+    pub keep: Option<Vec<String>>,
+    /// Missing values: `error` (default, names row and column), `drop`, `mean` or `median`
+    /// (with a model: its training mean or median).
     pub missing: Option<String>,
     /// A name for a stored model (models endpoint); unique per tenant.
     pub name: Option<String>,
@@ -65,9 +68,14 @@ pub(super) struct DetectRequest {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct AnomalyOut {
+    /// The input row, counted from 0 (as in errors and job results).
     index: usize,
     score: f64,
     grade: f64,
+    /// The `keep` columns of the row, by name.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    kept: serde_json::Map<String, Value>,
     /// Top features: `feature`, `index`, `value`, `contribution`, `share`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
@@ -82,38 +90,68 @@ pub(super) struct DetectResponse {
     pub(super) anomalies_detected: usize,
     anomaly_rate: f64,
     threshold: f64,
-    scores: Vec<f64>,
-    grades: Vec<f64>,
+    /// One per input row, in input order; `null` for a row dropped for missing values.
+    scores: Vec<Option<f64>>,
+    /// One per input row, like `scores`.
+    grades: Vec<Option<f64>>,
     anomalies: Vec<AnomalyOut>,
+    /// Input rows left out for missing values (`missing: drop`), counted from 0.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dropped_rows: Vec<usize>,
     processing_time_ms: f64,
 }
 
 impl DetectResponse {
-    pub(super) fn new(algorithm: &str, detection: Detection, started: Instant) -> Self {
+    /// The response for `detection` of the rows of `table`: rows numbered as in the
+    /// input, `keep` columns carried into the anomalies.
+    pub(super) fn new(
+        algorithm: &str,
+        table: &Table,
+        detection: Detection,
+        started: Instant,
+    ) -> Self {
         let mut explanations: HashMap<usize, Vec<FeatureContribution>> = detection
             .explanations
             .into_iter()
             .map(|e| (e.row, e.top_features))
             .collect();
         let anomalies: Vec<AnomalyOut> = (0..detection.scores.len())
-            .filter(|&i| detection.anomalies[i])
-            .map(|i| AnomalyOut {
-                index: i,
-                score: detection.scores[i],
-                grade: detection.grades[i],
-                explanation: explanations.remove(&i),
+            .filter(|&k| detection.anomalies[k])
+            .map(|k| {
+                let row = table.source_rows[k];
+                AnomalyOut {
+                    index: row,
+                    score: detection.scores[k],
+                    grade: detection.grades[k],
+                    kept: table
+                        .kept
+                        .iter()
+                        .map(|c| (c.name.clone(), Value::String(c.values[row].clone())))
+                        .collect(),
+                    explanation: explanations.remove(&k),
+                }
             })
             .collect();
         let total = detection.scores.len();
+        let mut scores = vec![None; table.input_rows];
+        let mut grades = vec![None; table.input_rows];
+        for (k, &row) in table.source_rows.iter().enumerate() {
+            scores[row] = Some(detection.scores[k]);
+            grades[row] = Some(detection.grades[k]);
+        }
+        let dropped_rows = (0..table.input_rows)
+            .filter(|&row| scores[row].is_none())
+            .collect();
         Self {
             algorithm: algorithm.to_string(),
             total_samples: total,
             anomalies_detected: anomalies.len(),
             anomaly_rate: anomalies.len() as f64 / total.max(1) as f64,
             threshold: detection.threshold,
-            scores: detection.scores,
-            grades: detection.grades,
+            scores,
+            grades,
             anomalies,
+            dropped_rows,
             processing_time_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
     }
@@ -157,6 +195,7 @@ const QUERY_PARAMETERS: &[&str] = &[
     "columns",
     "ignore_columns",
     "missing",
+    "keep",
     "name",
     "new_version",
     "delimiter",
@@ -275,6 +314,7 @@ fn request_from_query(query: &HashMap<String, String>) -> Result<DetectRequest, 
         seed: number("seed")?.map(|v| v as u64),
         columns: list("columns"),
         ignore_columns: list("ignore_columns"),
+        keep: list("keep"),
         missing: query.get("missing").cloned(),
         name: query.get("name").cloned(),
         new_version: query.get("new_version").map(|v| v == "true" || v == "1"),
@@ -313,6 +353,7 @@ fn read_options(request: &DetectRequest) -> Result<ReadOptions, AppError> {
     Ok(ReadOptions {
         columns: request.columns.clone(),
         ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
+        keep: request.keep.clone().unwrap_or_default(),
         missing,
         ..Default::default()
     })
@@ -409,7 +450,12 @@ async fn run_detect(
     let budget = state.limits.budget;
     let response = blocking(&state, move || {
         let (_, detection) = scoring::detect(&params, &table, seed, options, budget)?;
-        Ok(DetectResponse::new(params.name(), detection, started))
+        Ok(DetectResponse::new(
+            params.name(),
+            &table,
+            detection,
+            started,
+        ))
     })
     .await?;
     state

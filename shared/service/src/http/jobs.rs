@@ -143,6 +143,7 @@ pub(super) async fn create_job(
         _ => {}
     }
     crate::jobs::job_threshold(&spec)?;
+    crate::jobs::job_read_options(&spec).map_err(AppError::bad_request)?;
     let input = format!("tenants/{}/{}", tenant.0, spec.object_key);
     if state.store.get(&input).await.is_err() {
         return Err(AppError::unprocessable(format!(
@@ -289,24 +290,35 @@ pub(super) async fn job_results(
     if query.offset.is_none() && query.limit.is_none() && !query.anomalies_only.unwrap_or(false) {
         return Ok(([(header::CONTENT_TYPE, "text/csv")], bytes));
     }
-    // A page of the result rows (after the header), optionally only the flagged ones.
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines = text.lines();
-    let header_line = lines.next().unwrap_or_default();
-    let anomaly = header_line.split(',').position(|c| c == "anomaly");
-    let mut out = String::with_capacity(4096);
-    out.push_str(header_line);
-    out.push('\n');
-    let rows = lines
-        .filter(|line| {
-            !query.anomalies_only.unwrap_or(false)
-                || anomaly.is_some_and(|a| line.split(',').nth(a) == Some("true"))
-        })
-        .skip(query.offset.unwrap_or(0))
-        .take(query.limit.unwrap_or(usize::MAX));
-    for line in rows {
-        out.push_str(line);
-        out.push('\n');
+    // A page of the result rows (after the header), optionally only the flagged ones;
+    // read as CSV records, since kept columns may hold quoted separators and newlines.
+    let broken = |e: csv::Error| AppError::internal(format!("results of job `{id}`: {e}"));
+    let mut reader = csv::Reader::from_reader(&bytes[..]);
+    let header_record = reader.headers().map_err(broken)?.clone();
+    let anomaly = header_record.iter().position(|c| c == "anomaly");
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(4096));
+    writer.write_record(&header_record).map_err(broken)?;
+    let anomalies_only = query.anomalies_only.unwrap_or(false);
+    let mut skipped = 0;
+    let mut taken = 0;
+    let limit = query.limit.unwrap_or(usize::MAX);
+    for record in reader.records() {
+        if taken == limit {
+            break;
+        }
+        let record = record.map_err(broken)?;
+        if anomalies_only && !anomaly.is_some_and(|a| record.get(a) == Some("true")) {
+            continue;
+        }
+        if skipped < query.offset.unwrap_or(0) {
+            skipped += 1;
+            continue;
+        }
+        writer.write_record(&record).map_err(broken)?;
+        taken += 1;
     }
-    Ok(([(header::CONTENT_TYPE, "text/csv")], out.into_bytes()))
+    let out = writer
+        .into_inner()
+        .map_err(|e| AppError::internal(format!("results of job `{id}`: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "text/csv")], out))
 }

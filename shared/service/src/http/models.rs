@@ -148,7 +148,12 @@ pub(super) async fn predict(
     let options = score_options(&request, false)?;
     let response = blocking(&state, move || {
         let detection = scoring::score(&model, &table, options)?;
-        Ok(DetectResponse::new(model.algorithm(), detection, started))
+        Ok(DetectResponse::new(
+            model.algorithm(),
+            &table,
+            detection,
+            started,
+        ))
     })
     .await?;
     state
