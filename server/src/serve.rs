@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use pynomaly_service::consumer::{recover_local_jobs, run_worker};
+use pynomaly_service::counters::ScoreCounters;
 use pynomaly_service::http::{AppState, Limits, router};
 use pynomaly_service::jobs::JobServices;
 use pynomaly_service::models::{DEFAULT_TENANT, ModelRepository, migrate_legacy};
@@ -71,10 +72,15 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
                 tracing::info!(models = ?moved, "moved models of the earlier layout into tenant `default`");
             }
         }
+        // Rows scored by requests and by this process's jobs, for /metrics.
+        let counters = std::sync::Arc::new(ScoreCounters::default());
         if let Some((queue, receiver)) = backend.local_jobs.take() {
             // Local mode: jobs run on an in-process worker; jobs a previous process left
             // queued or running are queued again first.
-            let services = JobServices::new(backend.store.clone(), backend.metadata.clone());
+            let services = JobServices {
+                counters: counters.clone(),
+                ..JobServices::new(backend.store.clone(), backend.metadata.clone())
+            };
             match recover_local_jobs(&services, &queue).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(jobs = n, "queued again the jobs a previous run left"),
@@ -91,7 +97,8 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
                 ..Limits::default()
             },
         )
-        .with_jobs(backend.metadata.clone(), backend.queue.clone());
+        .with_jobs(backend.metadata.clone(), backend.queue.clone())
+        .with_counters(counters);
         state.key_cache_seconds = args.key_cache_seconds;
         if args.no_auth {
             tracing::warn!(

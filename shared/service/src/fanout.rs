@@ -22,6 +22,7 @@ use pynomaly_detection::{Model, Threshold};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::counters::Door;
 use crate::formats::{Format, ReadOptions};
 use crate::jobs::{
     Job, JobProgress, JobQueue, JobServices, JobSpec, JobState, JobSummary, QueueMessage, fail_job,
@@ -310,6 +311,9 @@ pub async fn ingest_object(
     let results_key = format!("{results_base}.scores.csv");
     services.store.put(&results_key, results).await?;
     summary.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    services
+        .counters
+        .record(Door::Job, summary.rows, summary.anomalies);
     let mut done = job.clone();
     done.state = JobState::Succeeded;
     done.results_key = Some(results_key.clone());
@@ -523,6 +527,9 @@ pub async fn process_chunk(
             .put(&part_key(&chunk.results_base, chunk.part), results)
             .await?;
         let summary_bytes = serde_json::to_vec(&summary).unwrap_or_default();
+        services
+            .counters
+            .record(Door::Job, summary.rows, summary.anomalies);
         scored_now = Some(summary);
         services
             .store

@@ -18,6 +18,7 @@ use pynomaly_detection::{Budget, Model, ScoreOptions, Threshold};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 
+use crate::counters::Door;
 use crate::formats::{Format, MissingPolicy, ReadOptions};
 use crate::scoring::{self, ScoringError};
 use crate::storage::{ObjectStore, StoreError};
@@ -410,6 +411,8 @@ pub struct JobServices {
     pub lease_seconds: u64,
     /// What one job's fit may cost ([`JOB_BUDGET`](scoring::JOB_BUDGET) by default).
     pub budget: Budget,
+    /// Rows this process's jobs scored (share them with the HTTP metrics).
+    pub counters: Arc<crate::counters::ScoreCounters>,
 }
 
 impl JobServices {
@@ -420,6 +423,7 @@ impl JobServices {
             metadata,
             lease_seconds: LEASE_SECONDS,
             budget: scoring::JOB_BUDGET,
+            counters: Arc::default(),
         }
     }
 }
@@ -529,6 +533,9 @@ async fn finish_job(services: &JobServices, running: Job) -> Result<Job, StoreEr
             if let Err(storage) = services.store.put(&key, results).await {
                 return Err(release(services, &running, storage).await);
             }
+            services
+                .counters
+                .record(Door::Job, summary.rows, summary.anomalies);
             done.state = JobState::Succeeded;
             done.results_key = Some(key);
             done.progress.parts_done = done.progress.parts_total;

@@ -21,6 +21,7 @@ pub mod aws;
 #[cfg(feature = "aws")]
 pub mod backend;
 pub mod consumer;
+pub mod counters;
 pub mod deadline;
 pub mod fanout;
 pub mod formats;

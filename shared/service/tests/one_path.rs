@@ -34,6 +34,7 @@ fn service(dir: &std::path::Path) -> Service {
     tokio::spawn(run_worker(services.clone(), queue.clone(), receiver));
     let state = AppState::new(store.clone(), Limits::default())
         .with_jobs(metadata, Arc::new(queue.clone()))
+        .with_counters(services.counters.clone())
         .without_keys();
     Service {
         app: router(state),
@@ -683,6 +684,13 @@ async fn jobs_are_listed_and_results_paged() {
         );
         assert!(created <= started && started <= finished, "{record}");
     }
+    // The process's metrics count the rows its jobs scored.
+    let (_, metrics) = call(&svc.app, "GET", "/metrics", "", String::new()).await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("pynomaly_rows_scored_total{door=\"job\"} 906"),
+        "{metrics}"
+    );
     let (status, page) = call(&svc.app, "GET", "/api/v1/jobs?limit=2", "", String::new()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["jobs"].as_array().unwrap().len(), 2);

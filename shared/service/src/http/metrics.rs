@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use crate::counters::{Door, ScoreCounters};
 
 /// Latency histogram bucket bounds, seconds.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -29,16 +29,21 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
-    rows_scored: AtomicU64,
-    anomalies_flagged: AtomicU64,
+    counters: Arc<ScoreCounters>,
 }
 
 impl Metrics {
+    /// Metrics that report `counters`, shared with the process's job runner.
+    pub fn with_counters(counters: Arc<ScoreCounters>) -> Self {
+        Self {
+            counters,
+            ..Self::default()
+        }
+    }
+
     /// Counts rows scored and anomalies flagged by a request.
     pub fn scored(&self, rows: usize, anomalies: usize) {
-        self.rows_scored.fetch_add(rows as u64, Ordering::Relaxed);
-        self.anomalies_flagged
-            .fetch_add(anomalies as u64, Ordering::Relaxed);
+        self.counters.record(Door::Request, rows, anomalies);
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -101,16 +106,24 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP pynomaly_rows_scored_total Rows and points scored.\n# TYPE pynomaly_rows_scored_total counter\npynomaly_rows_scored_total {}",
-            self.rows_scored.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP pynomaly_anomalies_flagged_total Rows and points flagged as anomalous.\n# TYPE pynomaly_anomalies_flagged_total counter\npynomaly_anomalies_flagged_total {}",
-            self.anomalies_flagged.load(Ordering::Relaxed)
-        );
+        out.push_str("# HELP pynomaly_rows_scored_total Rows and points scored, by door (request or job).\n# TYPE pynomaly_rows_scored_total counter\n");
+        for door in [Door::Request, Door::Job] {
+            let (rows, _) = self.counters.totals(door);
+            let _ = writeln!(
+                out,
+                "pynomaly_rows_scored_total{{door=\"{}\"}} {rows}",
+                door.label()
+            );
+        }
+        out.push_str("# HELP pynomaly_anomalies_flagged_total Rows and points flagged as anomalous, by door.\n# TYPE pynomaly_anomalies_flagged_total counter\n");
+        for door in [Door::Request, Door::Job] {
+            let (_, anomalies) = self.counters.totals(door);
+            let _ = writeln!(
+                out,
+                "pynomaly_anomalies_flagged_total{{door=\"{}\"}} {anomalies}",
+                door.label()
+            );
+        }
         out
     }
 }

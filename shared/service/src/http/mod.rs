@@ -109,6 +109,14 @@ impl AppState {
         }
     }
 
+    /// Reports in `/metrics` the rows `counters` counted (share the process's job
+    /// runner's, [`JobServices::counters`](crate::jobs::JobServices::counters), so jobs
+    /// count too).
+    pub fn with_counters(mut self, counters: Arc<crate::counters::ScoreCounters>) -> Self {
+        self.metrics = Arc::new(Metrics::with_counters(counters));
+        self
+    }
+
     /// Takes jobs, recording them in `metadata` and sending them to `queue`.
     pub fn with_jobs(
         mut self,
