@@ -421,7 +421,13 @@ fn score(args: ScoreArgs, store: &Models) -> Result<()> {
     // The columns the model was trained on, by name; other columns are left alone.
     let read = scoring::model_read_options(&model, &args.input.options(&args.file));
     let table = load_table(&args.file, &read)?;
+    let spinner = progress::spinner(format!(
+        "scoring {} rows with {}",
+        table.data.nrows(),
+        model.algorithm()
+    ));
     let detection = scoring::score(&model, &table, options).map_err(cli_error)?;
+    spinner.finish_and_clear();
     finish(
         &args.output,
         &args.threshold,

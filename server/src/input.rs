@@ -102,9 +102,13 @@ pub fn read_bytes(path: &str) -> Result<Vec<u8>> {
 
 /// Reads `path` into a table with `options`.
 pub fn load_table(path: &str, options: &ReadOptions) -> Result<Table> {
-    let bytes = read_bytes(path)?;
     let shown = if path == "-" { "standard input" } else { path };
-    read_table(&bytes, options)
+    // Large files take a while to read and parse: say so on a terminal.
+    let spinner = crate::progress::spinner(format!("reading {shown}"));
+    let bytes = read_bytes(path)?;
+    let table = read_table(&bytes, options);
+    spinner.finish_and_clear();
+    table
         .map_err(|e| anyhow::anyhow!("{e}{}", cli_hint(&e)))
         .with_context(|| format!("cannot use {shown}"))
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use pynomaly_service::config::{Settings, StoreSettings};
 use pynomaly_service::consumer::{recover_local_jobs, run_worker};
 use pynomaly_service::counters::ScoreCounters;
 use pynomaly_service::http::{AppState, Limits, router};
@@ -19,15 +20,16 @@ pub struct ServeArgs {
     /// Address to bind (use 0.0.0.0 in a container).
     #[arg(long, default_value = "127.0.0.1", env = "PYNOMALY_HOST")]
     pub host: String,
-    /// Largest request body in bytes.
-    #[arg(long, default_value_t = 6 * 1024 * 1024, env = "PYNOMALY_MAX_BODY_BYTES")]
-    pub max_body_bytes: usize,
-    /// Most rows per request.
-    #[arg(long, default_value_t = 200_000, env = "PYNOMALY_MAX_ROWS")]
-    pub max_rows: usize,
-    /// Largest upload (PUT /api/v1/uploads/...) in bytes.
-    #[arg(long, default_value_t = 1 << 30, env = "PYNOMALY_MAX_UPLOAD_BYTES")]
-    pub max_upload_bytes: usize,
+    /// Largest request body in bytes [default: PYNOMALY_MAX_BODY_BYTES, else 6 MiB].
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+    /// Most rows per request [default: PYNOMALY_MAX_ROWS, else 200,000].
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+    /// Largest upload (PUT /api/v1/uploads/...) in bytes [default:
+    /// PYNOMALY_MAX_UPLOAD_BYTES, else 1 GiB].
+    #[arg(long)]
+    pub max_upload_bytes: Option<usize>,
     /// Seconds a client has to send a request's headers (also the idle keep-alive limit).
     #[arg(long, default_value_t = 10, env = "PYNOMALY_HEADER_TIMEOUT")]
     pub header_timeout: u64,
@@ -35,9 +37,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60, env = "PYNOMALY_BODY_TIMEOUT")]
     pub body_timeout: u64,
     /// Seconds a verified API key is trusted without another look at storage: the longest a
-    /// key revoked with `pynomaly keys revoke` keeps working here (0 = check every request).
-    #[arg(long, default_value_t = pynomaly_service::http::KEY_CACHE_SECONDS, env = "PYNOMALY_KEY_CACHE_SECONDS")]
-    pub key_cache_seconds: u64,
+    /// key revoked with `pynomaly keys revoke` keeps working here (0 = check every request)
+    /// [default: PYNOMALY_KEY_CACHE_SECONDS, else 30].
+    #[arg(long)]
+    pub key_cache_seconds: Option<u64>,
     /// Accept requests without an API key (every request acts for tenant `local`). For
     /// experiments on one machine only.
     #[arg(long)]
@@ -63,8 +66,10 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let mut backend = pynomaly_service::backend::from_env(&data_dir).await?;
-        if matches!(std::env::var("PYNOMALY_STORE").as_deref(), Err(_) | Ok("local" | "")) {
+        // Every setting parsed once, with the Lambda functions' parsing and defaults.
+        let settings = Settings::from_env("local")?;
+        let mut backend = pynomaly_service::backend::open(&settings.store, &data_dir).await?;
+        if settings.store == StoreSettings::Local {
             // Models the CLI saved in its earlier layout move into tenant `default`.
             let models = ModelRepository::new(backend.store.clone());
             let moved = migrate_legacy(&data_dir, &models, DEFAULT_TENANT).await?;
@@ -91,15 +96,19 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         let mut state = AppState::new(
             backend.store.clone(),
             Limits {
-                body_bytes: args.max_body_bytes,
-                rows: args.max_rows,
-                upload_bytes: args.max_upload_bytes,
-                ..Limits::default()
+                body_bytes: args.max_body_bytes.unwrap_or(settings.limits.body_bytes),
+                rows: args.max_rows.unwrap_or(settings.limits.rows),
+                upload_bytes: args
+                    .max_upload_bytes
+                    .unwrap_or(settings.limits.upload_bytes),
+                ..settings.limits
             },
         )
         .with_jobs(backend.metadata.clone(), backend.queue.clone())
         .with_counters(counters);
-        state.key_cache_seconds = args.key_cache_seconds;
+        state.key_cache_seconds = args
+            .key_cache_seconds
+            .unwrap_or(settings.key_cache_seconds);
         if args.no_auth {
             tracing::warn!(
                 "API KEYS ARE OFF (--no-auth): anyone who can reach this port can use the API \

@@ -17,9 +17,10 @@ pub struct WorkerArgs {
     /// Long-poll wait, seconds (0-20).
     #[arg(long, default_value_t = 20)]
     pub wait_seconds: i32,
-    /// The queue's redrive count: on a message's last delivery, a failure also fails its job.
-    #[arg(long, env = "PYNOMALY_MAX_RECEIVES", default_value_t = 5)]
-    pub max_receives: u32,
+    /// The queue's redrive count: on a message's last delivery, a failure also fails its
+    /// job [default: PYNOMALY_MAX_RECEIVES, else 5].
+    #[arg(long)]
+    pub max_receives: Option<u32>,
 }
 
 pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
@@ -29,7 +30,9 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let backend = pynomaly_service::backend::from_env(&data_dir).await?;
+        let settings = pynomaly_service::config::Settings::from_env("local")?;
+        let max_receives = args.max_receives.unwrap_or(settings.max_receives);
+        let backend = pynomaly_service::backend::open(&settings.store, &data_dir).await?;
         let Some(queue) = backend.sqs.clone() else {
             bail!("the worker consumes SQS (PYNOMALY_STORE=aws); in local mode `pynomaly serve` runs jobs itself");
         };
@@ -89,7 +92,7 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
                     &services,
                     &delivery.message,
                     delivery.receive_count,
-                    args.max_receives,
+                    max_receives,
                 )
                 .await;
                 let settled = match disposition {

@@ -273,6 +273,32 @@ fn score_fills_gaps_from_the_training_data_and_keeps_columns() {
 }
 
 #[test]
+fn serve_refuses_settings_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value, expected) in [
+        (
+            "PYNOMALY_REPLICAS",
+            "3",
+            "PYNOMALY_REPLICAS=3 (run one replica, or share the state), but models",
+        ),
+        (
+            "PYNOMALY_MAX_ROWS",
+            "200k",
+            "PYNOMALY_MAX_ROWS=\"200k\" is not valid: expected a row count",
+        ),
+        ("PYNOMALY_STORE", "s3", "PYNOMALY_STORE=\"s3\" is not valid"),
+    ] {
+        pynomaly(dir.path())
+            .env(name, value)
+            .args(["serve", "--port", "0"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(expected));
+    }
+}
+
+#[test]
 fn train_score_and_manage_models() {
     let dir = tempfile::tempdir().unwrap();
     let wbc = sample("wbc.csv");

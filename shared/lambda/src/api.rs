@@ -4,38 +4,30 @@
 
 use lambda_http::request::RequestContext;
 use pynomaly_service::backend::Backend;
-use pynomaly_service::http::{AppState, Limits, router};
+use pynomaly_service::http::{AppState, router};
 use tower::util::MapRequest;
 
-use crate::runtime::{backend, emit_metrics, env_number, init_tracing};
+use pynomaly_service::config::Settings;
+
+use crate::runtime::{emit_metrics, init_tracing, start};
 
 /// The function's Router over the backend named by the environment. Limits default to
 /// Lambda's own (6 MB bodies), overridable like `pynomaly serve`'s.
 pub async fn app() -> Result<ApiService, lambda_runtime::Error> {
-    let backend = backend().await?;
+    let (settings, backend) = start().await?;
     tracing::info!(backend = %backend.description, "pynomaly api function ready");
-    Ok(router_for(&backend))
+    Ok(router_for(&backend, &settings))
 }
 
 /// The function's service: the Router over `backend` (limits from the environment), with
 /// REST API stage prefixes removed before routing.
 pub type ApiService = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
 
-/// The service over `backend`, with limits from the environment.
-pub fn router_for(backend: &Backend) -> ApiService {
-    let defaults = Limits::default();
-    let limits = Limits {
-        body_bytes: env_number("PYNOMALY_MAX_BODY_BYTES", defaults.body_bytes),
-        rows: env_number("PYNOMALY_MAX_ROWS", defaults.rows),
-        upload_bytes: env_number("PYNOMALY_MAX_UPLOAD_BYTES", defaults.upload_bytes),
-        ..defaults
-    };
-    let mut state = AppState::new(backend.store.clone(), limits)
+/// The service over `backend`, with the limits and key cache of `settings`.
+pub fn router_for(backend: &Backend, settings: &Settings) -> ApiService {
+    let mut state = AppState::new(backend.store.clone(), settings.limits)
         .with_jobs(backend.metadata.clone(), backend.queue.clone());
-    state.key_cache_seconds = env_number(
-        "PYNOMALY_KEY_CACHE_SECONDS",
-        pynomaly_service::http::KEY_CACHE_SECONDS,
-    );
+    state.key_cache_seconds = settings.key_cache_seconds;
     let app = router(state).layer(axum::middleware::from_fn(request_metrics));
     MapRequest::new(app, strip_stage as fn(_) -> _)
 }

@@ -15,7 +15,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use pynomaly_service::consumer::{Disposition, consume};
 use pynomaly_service::jobs::{JobServices, JobSummary, QueueMessage};
 
-use crate::runtime::{backend, emit_metrics, env_number, init_tracing};
+use pynomaly_service::config::Settings;
+
+use crate::runtime::{emit_metrics, init_tracing, start};
 
 /// What the function holds between invocations.
 #[derive(Debug, Clone)]
@@ -34,17 +36,12 @@ enum Outcome {
 }
 
 impl BatchFunction {
-    /// A function over `services`, settings from the environment.
-    pub fn new(services: JobServices) -> Self {
+    /// A function over `services` with the redrive count and concurrency of `settings`.
+    pub fn new(services: JobServices, settings: &Settings) -> Self {
         Self {
             services,
-            max_receives: env_number("PYNOMALY_MAX_RECEIVES", 5),
-            // Scoring is CPU-bound: by default one message per core the function has.
-            concurrency: env_number(
-                "PYNOMALY_BATCH_CONCURRENCY",
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )
-            .max(1),
+            max_receives: settings.max_receives,
+            concurrency: settings.batch_concurrency,
         }
     }
 
@@ -126,8 +123,8 @@ impl BatchFunction {
 /// Runs the function: tracing and clients once, then batches until the container ends.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let backend = backend().await?;
-    let function = BatchFunction::new(JobServices::new(backend.store, backend.metadata));
+    let (settings, backend) = start().await?;
+    let function = BatchFunction::new(JobServices::new(backend.store, backend.metadata), &settings);
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(function.handle(event.payload).await)

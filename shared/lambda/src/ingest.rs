@@ -14,7 +14,9 @@ use pynomaly_service::jobs::{JobQueue, JobServices};
 use pynomaly_service::storage::StoreError;
 use serde::Serialize;
 
-use crate::runtime::{backend, emit_metrics, env_number, init_tracing};
+use pynomaly_service::config::StoreSettings;
+
+use crate::runtime::{emit_metrics, init_tracing, start};
 
 /// What the function holds between invocations.
 #[derive(Debug, Clone)]
@@ -60,16 +62,6 @@ impl IngestFunction {
             queue,
             config,
             bucket,
-        }
-    }
-
-    /// Settings from the environment: `PYNOMALY_INGEST_TENANT` (default `default`) and
-    /// `PYNOMALY_CHUNK_BYTES` (default 8 MiB, at least 1 KiB).
-    pub fn config_from_env() -> IngestConfig {
-        let defaults = IngestConfig::default();
-        IngestConfig {
-            tenant: std::env::var("PYNOMALY_INGEST_TENANT").unwrap_or(defaults.tenant),
-            chunk_bytes: env_number("PYNOMALY_CHUNK_BYTES", defaults.chunk_bytes).max(1024),
         }
     }
 
@@ -164,12 +156,20 @@ impl IngestFunction {
 /// Runs the function: tracing and clients once, then events until the container ends.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let backend = backend().await?;
+    let (settings, backend) = start().await?;
+    let bucket = match &settings.store {
+        StoreSettings::Aws { bucket, .. } => Some(bucket.clone()),
+        StoreSettings::Postgres { bucket, .. } => bucket.clone(),
+        StoreSettings::Local => None,
+    };
     let function = IngestFunction::new(
         JobServices::new(backend.store, backend.metadata),
         backend.queue,
-        IngestFunction::config_from_env(),
-        std::env::var("PYNOMALY_BUCKET").ok(),
+        IngestConfig {
+            tenant: settings.ingest_tenant.clone(),
+            chunk_bytes: settings.chunk_bytes,
+        },
+        bucket,
     );
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {

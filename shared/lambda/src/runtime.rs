@@ -1,6 +1,7 @@
 //! What each function builds once per container, before its first invocation.
 
-use pynomaly_service::backend::{Backend, BackendError, from_env_with_default};
+use pynomaly_service::backend::{Backend, BackendError, open};
+use pynomaly_service::config::Settings;
 use std::path::Path;
 
 /// JSON log lines on stdout (CloudWatch Logs), one field set per event, with the
@@ -21,22 +22,16 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The storage backend named by the environment (`PYNOMALY_STORE`, default `aws` in a
-/// function: S3 `PYNOMALY_BUCKET`, DynamoDB `PYNOMALY_TABLE`, SQS `PYNOMALY_QUEUE_URL`).
-pub async fn backend() -> Result<Backend, BackendError> {
-    from_env_with_default(Path::new("/tmp"), "aws").await
-}
-
-/// Reads a numeric setting from the environment, or `default` when unset or unreadable
-/// (logged, so a typo does not pass silently).
-pub fn env_number<T: std::str::FromStr + Copy + std::fmt::Display>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value.parse().unwrap_or_else(|_| {
-            tracing::warn!(%name, %value, %default, "not a number; using the default");
-            default
-        }),
-        Err(_) => default,
-    }
+/// The settings, parsed once from the environment with the container's parsing and
+/// defaults (`PYNOMALY_STORE` defaults to `aws` in a function, and may not keep state on a
+/// container's disk: S3 `PYNOMALY_BUCKET`,
+/// DynamoDB `PYNOMALY_TABLE`, SQS `PYNOMALY_QUEUE_URL`), and the backend they name. A
+/// setting that does not parse fails the function's start, naming the variable.
+pub async fn start() -> Result<(Settings, Backend), BackendError> {
+    let settings = Settings::from_env("aws")?;
+    settings.require_shared("a function runs in many containers that share no disk")?;
+    let backend = open(&settings.store, Path::new("/tmp")).await?;
+    Ok((settings, backend))
 }
 
 /// One CloudWatch Embedded Metric Format line (printed to stdout, where CloudWatch turns

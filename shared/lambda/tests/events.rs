@@ -112,7 +112,7 @@ impl Aws {
     }
 
     fn batch(&self) -> BatchFunction {
-        BatchFunction::new(self.services())
+        BatchFunction::new(self.services(), &defaults())
     }
 
     async fn job(&self, id: &str) -> pynomaly_service::jobs::Job {
@@ -187,6 +187,11 @@ async fn call_api(
     )
 }
 
+/// The settings of a function with no variables set.
+fn defaults() -> pynomaly_service::config::Settings {
+    pynomaly_service::config::Settings::from_lookup(|_| None, "local").unwrap()
+}
+
 #[tokio::test]
 async fn api_events_answer_through_the_router() {
     let aws = Aws::new().await;
@@ -198,7 +203,7 @@ async fn api_events_answer_through_the_router() {
         local_jobs: None,
         description: "test".into(),
     };
-    let router = pynomaly_lambda::api::router_for(&backend);
+    let router = pynomaly_lambda::api::router_for(&backend, &defaults());
 
     let (status, _, body) = call_api(&router, "api-detect").await;
     assert_eq!(status, 200, "{body}");

@@ -1,4 +1,4 @@
-//! Storage backends by configuration: `PYNOMALY_STORE=local` (default: files under the data
+//! Storage backends from [`StoreSettings`](crate::config::StoreSettings): `PYNOMALY_STORE=local` (default: files under the data
 //! dir, jobs on an in-process worker) or `aws` (S3 `PYNOMALY_BUCKET`, DynamoDB
 //! `PYNOMALY_TABLE`, SQS `PYNOMALY_QUEUE_URL`; endpoints, region and credentials from the
 //! SDK's standard settings such as `AWS_ENDPOINT_URL` and `AWS_REGION`), or `postgres`
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use crate::config::{ConfigError, Settings, StoreSettings};
 use crate::deadline::{DeadlineMetadata, DeadlineQueue, DeadlineStore, Deadlines};
 use crate::jobs::{InProcessQueue, JobQueue, LocalDelivery, MetadataStore, ObjectMetadataStore};
 #[cfg(feature = "postgres")]
@@ -21,17 +22,9 @@ use crate::storage::{LocalObjectStore, ObjectStore, StoreError};
 /// Why the configured backend cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// A required variable is missing.
-    #[error("{name} must be set when PYNOMALY_STORE={store}")]
-    Missing {
-        /// The variable.
-        name: &'static str,
-        /// The backend that needs it.
-        store: &'static str,
-    },
-    /// `PYNOMALY_STORE` names no backend.
-    #[error("PYNOMALY_STORE must be `local`, `aws` or `postgres`, got `{0}`")]
-    Unknown(String),
+    /// The settings cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The backend could not be reached or prepared.
     #[error("cannot open the {what}: {source}")]
     Open {
@@ -60,26 +53,14 @@ pub struct Backend {
     pub description: String,
 }
 
-fn optional_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn env(name: &'static str, store: &'static str) -> Result<String, BackendError> {
-    optional_env(name).ok_or(BackendError::Missing { name, store })
-}
-
-/// Builds the backend named by `PYNOMALY_STORE` (default `local`).
+/// Builds the backend the environment names (`PYNOMALY_STORE`, default `local`).
 pub async fn from_env(data_dir: &Path) -> Result<Backend, BackendError> {
-    from_env_with_default(data_dir, "local").await
+    open(&Settings::from_env("local")?.store, data_dir).await
 }
 
-/// Builds the backend named by `PYNOMALY_STORE`, or `default` when it is unset, every
-/// call of it bounded by the default [`Deadlines`].
-pub async fn from_env_with_default(
-    data_dir: &Path,
-    default: &str,
-) -> Result<Backend, BackendError> {
-    let mut backend = open(data_dir, default).await?;
+/// Builds the backend of `store`, every call of it bounded by the default [`Deadlines`].
+pub async fn open(store: &StoreSettings, data_dir: &Path) -> Result<Backend, BackendError> {
+    let mut backend = adapters(store, data_dir).await?;
     let deadlines = Deadlines::default();
     backend.store = DeadlineStore::wrap(backend.store, deadlines);
     backend.metadata = DeadlineMetadata::wrap(backend.metadata, deadlines);
@@ -87,10 +68,9 @@ pub async fn from_env_with_default(
     Ok(backend)
 }
 
-async fn open(data_dir: &Path, default: &str) -> Result<Backend, BackendError> {
-    let kind = std::env::var("PYNOMALY_STORE").unwrap_or_else(|_| default.into());
-    match kind.as_str() {
-        "local" | "" => {
+async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, BackendError> {
+    match store {
+        StoreSettings::Local => {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(data_dir));
             let metadata: Arc<dyn MetadataStore> =
                 Arc::new(ObjectMetadataStore::new(store.clone()));
@@ -104,17 +84,16 @@ async fn open(data_dir: &Path, default: &str) -> Result<Backend, BackendError> {
                 description: format!("local ({})", data_dir.display()),
             })
         }
-        "aws" => {
+        StoreSettings::Aws {
+            bucket,
+            table,
+            queue_url,
+        } => {
             let config = load_config().await;
-            let (bucket, table, queue_url) = (
-                env("PYNOMALY_BUCKET", "aws")?,
-                env("PYNOMALY_TABLE", "aws")?,
-                env("PYNOMALY_QUEUE_URL", "aws")?,
-            );
-            let sqs = SqsQueue::new(&config, &queue_url);
+            let sqs = SqsQueue::new(&config, queue_url);
             Ok(Backend {
-                store: Arc::new(S3ObjectStore::new(&config, &bucket)),
-                metadata: Arc::new(DynamoMetadataStore::new(&config, &table)),
+                store: Arc::new(S3ObjectStore::new(&config, bucket)),
+                metadata: Arc::new(DynamoMetadataStore::new(&config, table)),
                 queue: Arc::new(sqs.clone()),
                 sqs: Some(sqs),
                 local_jobs: None,
@@ -122,19 +101,18 @@ async fn open(data_dir: &Path, default: &str) -> Result<Backend, BackendError> {
             })
         }
         #[cfg(feature = "postgres")]
-        "postgres" => {
-            let url = env("DATABASE_URL", "postgres")?;
-            let schema = optional_env("PYNOMALY_DB_SCHEMA");
-            let metadata = PostgresMetadataStore::connect(&url, 16, schema.as_deref())
+        StoreSettings::Postgres {
+            url,
+            schema,
+            bucket,
+            queue_url,
+        } => {
+            let metadata = PostgresMetadataStore::connect(url, 16, schema.as_deref())
                 .await
                 .map_err(|source| BackendError::Open {
                     what: "PostgreSQL job store at DATABASE_URL",
                     source,
                 })?;
-            let (bucket, queue_url) = (
-                optional_env("PYNOMALY_BUCKET"),
-                optional_env("PYNOMALY_QUEUE_URL"),
-            );
             let config = match bucket.is_some() || queue_url.is_some() {
                 true => Some(load_config().await),
                 false => None,
@@ -143,8 +121,9 @@ async fn open(data_dir: &Path, default: &str) -> Result<Backend, BackendError> {
                 (Some(bucket), Some(config)) => Arc::new(S3ObjectStore::new(config, bucket)),
                 _ => Arc::new(LocalObjectStore::new(data_dir)),
             };
-            let objects =
-                bucket.map_or_else(|| data_dir.display().to_string(), |b| format!("s3://{b}"));
+            let objects = bucket
+                .as_ref()
+                .map_or_else(|| data_dir.display().to_string(), |b| format!("s3://{b}"));
             let (queue, sqs, local_jobs): (Arc<dyn JobQueue>, _, _) = match (&queue_url, &config) {
                 (Some(url), Some(config)) => {
                     let sqs = SqsQueue::new(config, url);
@@ -167,6 +146,11 @@ async fn open(data_dir: &Path, default: &str) -> Result<Backend, BackendError> {
                 ),
             })
         }
-        other => Err(BackendError::Unknown(other.to_string())),
+        #[cfg(not(feature = "postgres"))]
+        StoreSettings::Postgres { .. } => Err(BackendError::Config(ConfigError::Invalid {
+            name: "PYNOMALY_STORE",
+            value: "postgres".into(),
+            expected: "local or aws (this build has no PostgreSQL support)",
+        })),
     }
 }

@@ -894,7 +894,14 @@ async fn the_contract_holds_on_every_door() {
             .then_some(())
             .ok_or_else(|| format!("{got:?} != {reference:?}"))
     };
-    let cases: Vec<(Option<&str>, &str, Vec<(&str, &str)>, &str, Expect)> = vec![
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        Expect,
+    );
+    let cases: Vec<Case<'_>> = vec![
         // A gap with the default policy: an error naming the row as results count it.
         (
             Some(&id),

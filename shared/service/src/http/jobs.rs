@@ -307,7 +307,7 @@ pub(super) async fn job_results(
             break;
         }
         let record = record.map_err(broken)?;
-        if anomalies_only && !anomaly.is_some_and(|a| record.get(a) == Some("true")) {
+        if anomalies_only && anomaly.is_none_or(|a| record.get(a) != Some("true")) {
             continue;
         }
         if skipped < query.offset.unwrap_or(0) {
