@@ -8,6 +8,7 @@
 //! overheads. Work is in "operations" (≈ one multiply-add); this machine does about 10⁹
 //! of them a second on one core.
 
+use crate::detectors::SingleParams;
 use crate::registry::AlgorithmParams;
 
 /// Estimated peak memory and work of fitting and scoring the training rows.
@@ -90,6 +91,20 @@ fn eigen(d: u64) -> Cost {
 impl AlgorithmParams {
     /// Estimated cost of fitting on `rows × cols` and scoring those rows.
     pub fn cost(&self, rows: usize, cols: usize) -> Cost {
+        match self {
+            Self::Single(p) => p.cost(rows, cols),
+            Self::Ensemble(p) => p
+                .members
+                .iter()
+                .map(|m| m.cost(rows, cols))
+                .fold(Cost::default(), Cost::plus),
+        }
+    }
+}
+
+impl SingleParams {
+    /// Estimated cost of fitting on `rows × cols` and scoring those rows.
+    pub fn cost(&self, rows: usize, cols: usize) -> Cost {
         let (n, d) = (rows as u64, cols as u64);
         let data_copy = mul(&[n, d, 8]);
         match self {
@@ -126,11 +141,6 @@ impl AlgorithmParams {
                     work: mul(&[trees, n, log2(sample), d]),
                 }
             }
-            Self::Ensemble(p) => p
-                .members
-                .iter()
-                .map(|m| m.cost(rows, cols))
-                .fold(Cost::default(), Cost::plus),
         }
     }
 }

@@ -9,8 +9,8 @@ use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::algorithms::{Detector, Fitted, FittedDetector};
+use crate::detectors::{FittedSingle, SingleParams};
 use crate::error::{Result, invalid};
-use crate::registry::{AlgorithmParams, FittedModel};
 use crate::stats::{check_data, mean_std, median_in_place};
 
 /// How standardised member scores are combined.
@@ -32,10 +32,11 @@ pub enum Combination {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleParams {
-    /// Member detectors (2–16, no nested ensembles): names (`"ecod"`, aliases too) for
-    /// their defaults, or `{"algorithm": ..., "parameters": {...}}`.
+    /// Member detectors (2–16; single detectors, so no ensemble in an ensemble): names
+    /// (`"ecod"`, aliases too) for their defaults, or `{"algorithm": ..., "parameters":
+    /// {...}}`.
     #[serde(deserialize_with = "members_by_name_or_object")]
-    pub members: Vec<AlgorithmParams>,
+    pub members: Vec<SingleParams>,
     /// Combination rule (default mean).
     pub combination: Combination,
     /// One positive weight per member; required for and only for `weighted`.
@@ -47,11 +48,11 @@ impl Default for EnsembleParams {
         use crate::algorithms::{ecod, iforest, knn, pca};
         Self {
             members: vec![
-                AlgorithmParams::Iforest(iforest::IsolationForestParams::default()),
-                AlgorithmParams::Ecod(ecod::EcodParams::default()),
-                AlgorithmParams::Copod(ecod::CopodParams::default()),
-                AlgorithmParams::Pca(pca::PcaParams::default()),
-                AlgorithmParams::Knn(knn::KnnParams::default()),
+                SingleParams::Iforest(iforest::IsolationForestParams::default()),
+                SingleParams::Ecod(ecod::EcodParams::default()),
+                SingleParams::Copod(ecod::CopodParams::default()),
+                SingleParams::Pca(pca::PcaParams::default()),
+                SingleParams::Knn(knn::KnnParams::default()),
             ],
             combination: Combination::Mean,
             weights: None,
@@ -63,7 +64,7 @@ impl Default for EnsembleParams {
 /// the catalogue (aliases allowed) and validated.
 fn members_by_name_or_object<'de, D>(
     deserializer: D,
-) -> std::result::Result<Vec<AlgorithmParams>, D::Error>
+) -> std::result::Result<Vec<SingleParams>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -72,7 +73,7 @@ where
     items
         .into_iter()
         .map(|item| match item {
-            serde_json::Value::String(name) => AlgorithmParams::from_name(&name, None),
+            serde_json::Value::String(name) => SingleParams::from_name(&name, None),
             serde_json::Value::Object(mut fields) => {
                 let name = match fields.remove("algorithm") {
                     Some(serde_json::Value::String(name)) => name,
@@ -92,7 +93,7 @@ where
                         ),
                     ));
                 }
-                AlgorithmParams::from_name(&name, parameters)
+                SingleParams::from_name(&name, parameters)
             }
             _ => Err(invalid(
                 "members",
@@ -106,7 +107,7 @@ where
 /// One fitted member with the statistics that standardise its scores.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Member {
-    model: FittedModel,
+    model: FittedSingle,
     mean: f64,
     std: f64,
 }
@@ -143,9 +144,6 @@ impl Detector for EnsembleParams {
             ));
         }
         for member in &self.members {
-            if matches!(member, AlgorithmParams::Ensemble(_)) {
-                return Err(invalid("members", "an ensemble cannot contain an ensemble"));
-            }
             member.validate()?;
         }
         match (&self.combination, &self.weights) {
@@ -286,15 +284,15 @@ mod tests {
 
     #[test]
     fn members_by_name_as_the_readme_documents() {
-        let params = AlgorithmParams::from_name(
+        let params = crate::AlgorithmParams::from_name(
             "ensemble",
             Some(serde_json::json!({"members": ["ecod", "isolation_forest", {"algorithm": "knn", "parameters": {"n_neighbors": 3}}]})),
         )
         .unwrap();
-        let AlgorithmParams::Ensemble(ensemble) = &params else {
+        let crate::AlgorithmParams::Ensemble(ensemble) = &params else {
             panic!("not an ensemble");
         };
-        let names: Vec<&str> = ensemble.members.iter().map(AlgorithmParams::name).collect();
+        let names: Vec<&str> = ensemble.members.iter().map(SingleParams::name).collect();
         assert_eq!(names, vec!["ecod", "iforest", "knn"]);
         for (bad, says) in [
             (
@@ -314,7 +312,7 @@ mod tests {
                 "unknown field `k`",
             ),
         ] {
-            let err = AlgorithmParams::from_name("ensemble", Some(bad))
+            let err = crate::AlgorithmParams::from_name("ensemble", Some(bad))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(says), "{err}");
@@ -356,8 +354,8 @@ mod tests {
         }
         let p = EnsembleParams {
             members: vec![
-                AlgorithmParams::default_for("ecod").unwrap(),
-                AlgorithmParams::default_for("pca").unwrap(),
+                SingleParams::from_name("ecod", None).unwrap(),
+                SingleParams::from_name("pca", None).unwrap(),
             ],
             combination: Combination::Weighted,
             weights: Some(vec![3.0, 1.0]),
@@ -377,23 +375,15 @@ mod tests {
         };
         assert!(p.validate().unwrap_err().to_string().contains("weights"));
         let p = EnsembleParams {
-            members: vec![AlgorithmParams::default_for("ecod").unwrap()],
+            members: vec![SingleParams::from_name("ecod", None).unwrap()],
             ..Default::default()
         };
         assert!(p.validate().unwrap_err().to_string().contains("2 to 16"));
-        let nested = EnsembleParams {
-            members: vec![
-                AlgorithmParams::Ensemble(EnsembleParams::default()),
-                AlgorithmParams::default_for("ecod").unwrap(),
-            ],
-            ..Default::default()
-        };
-        assert!(
-            nested
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("cannot contain")
-        );
+        // A nested ensemble cannot be written down; read from JSON it is refused.
+        let nested = serde_json::from_value::<EnsembleParams>(
+            serde_json::json!({"members": [{"algorithm": "ensemble"}, "ecod"]}),
+        )
+        .unwrap_err();
+        assert!(nested.to_string().contains("cannot contain"), "{nested}");
     }
 }

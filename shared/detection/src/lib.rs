@@ -25,7 +25,9 @@
 //! Results do not depend on the number of threads.
 
 pub mod algorithms;
+mod catalogue;
 pub mod cost;
+pub mod detectors;
 pub mod ensemble;
 mod error;
 pub mod metrics;
@@ -37,6 +39,7 @@ pub mod timeseries;
 
 pub use algorithms::{Detector, Fitted, FittedDetector};
 pub use cost::{Budget, Cost, OverBudget};
+pub use detectors::{FittedSingle, SingleParams};
 pub use error::{DetectionError, Result};
 pub use model::{
     Detection, Explanation, FeatureContribution, Model, ScoreOptions, Threshold, TrainingStats,

@@ -1,194 +1,34 @@
-//! The catalogue of algorithms: names and aliases, parameter parsing, and the enums that
-//! let callers hold any detector's params or fitted model behind one type.
+//! Any algorithm behind one type: a single detector or an ensemble of them, as
+//! parameters ([`AlgorithmParams`]) and as a fitted model ([`FittedModel`]). Serialised
+//! as before the split: `{"algorithm": "...", "parameters"|"state": {...}}`.
+
+use std::fmt;
 
 use ndarray::{ArrayView1, ArrayView2};
-use serde::{Deserialize, Serialize};
+use serde::de::value::{MapAccessDeserializer, StrDeserializer};
+use serde::de::{self, DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::algorithms::ecod::{CopodParams, EcodParams, FittedTailModel};
-use crate::algorithms::hbos::{FittedHbos, HbosParams};
-use crate::algorithms::iforest::{FittedIsolationForest, IsolationForestParams};
-use crate::algorithms::knn::{FittedKnn, KnnParams};
-use crate::algorithms::lof::{FittedLof, LofParams};
-use crate::algorithms::mad::{FittedMad, MadParams};
-use crate::algorithms::pca::{FittedPca, PcaParams};
-use crate::algorithms::rcf::{FittedRcf, RcfParams};
 use crate::algorithms::{Detector, Fitted, FittedDetector};
+pub use crate::catalogue::{ALGORITHMS, AlgorithmInfo, find_algorithm};
+use crate::detectors::{FittedSingle, SingleParams};
 use crate::ensemble::{EnsembleParams, FittedEnsemble};
 use crate::error::{DetectionError, Result};
 
-/// Description of one algorithm, for listings (`pynomaly detect --help`, `/algorithms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlgorithmInfo {
-    /// Canonical name.
-    pub name: &'static str,
-    /// Other accepted names (Pynomaly's and PyOD's spellings).
-    pub aliases: &'static [&'static str],
-    /// One-line description.
-    pub description: &'static str,
-    /// Parameters: name, default, range/meaning.
-    pub parameters: &'static [(&'static str, &'static str, &'static str)],
-}
-
-/// Every algorithm, in the order they are listed.
-pub const ALGORITHMS: &[AlgorithmInfo] = &[
-    AlgorithmInfo {
-        name: "iforest",
-        aliases: &["isolation_forest", "isolationforest", "iso_forest"],
-        description: "Isolation Forest: rows isolated by few random splits are anomalous.",
-        parameters: &[
-            ("n_estimators", "100", "trees, 1-10000"),
-            (
-                "max_samples",
-                "256",
-                "rows per tree, 2-1000000, capped at the row count",
-            ),
-        ],
-    },
-    AlgorithmInfo {
-        name: "ecod",
-        aliases: &["empirical_cumulative_distribution"],
-        description: "ECOD: per-feature empirical tail probabilities, parameter-free.",
-        parameters: &[],
-    },
-    AlgorithmInfo {
-        name: "copod",
-        aliases: &["copula"],
-        description: "COPOD: copula-based per-feature tail probabilities, parameter-free.",
-        parameters: &[],
-    },
-    AlgorithmInfo {
-        name: "hbos",
-        aliases: &["histogram", "histogram_based"],
-        description: "HBOS: per-feature histogram densities.",
-        parameters: &[
-            ("n_bins", "10", "bins per feature, 2-10000"),
-            ("alpha", "0.1", "density regulariser, (0, 1)"),
-            (
-                "tol",
-                "0.5",
-                "bin widths outside the range counted as the edge bin, [0, 1]",
-            ),
-        ],
-    },
-    AlgorithmInfo {
-        name: "knn",
-        aliases: &["k_nearest_neighbors", "kneighbors", "nearest_neighbors"],
-        description: "k-NN distance: far from its nearest neighbours is anomalous.",
-        parameters: &[
-            (
-                "n_neighbors",
-                "5",
-                "neighbours, 1-1000 and below the row count",
-            ),
-            ("method", "largest", "largest | mean | median"),
-        ],
-    },
-    AlgorithmInfo {
-        name: "lof",
-        aliases: &["local_outlier_factor", "localoutlierfactor"],
-        description: "Local Outlier Factor: density relative to the neighbours' density.",
-        parameters: &[("n_neighbors", "20", "neighbours, 1-1000")],
-    },
-    AlgorithmInfo {
-        name: "pca",
-        aliases: &["principal_component_analysis"],
-        description: "PCA: weighted distance to the principal components (PyOD's definition).",
-        parameters: &[
-            (
-                "n_selected_components",
-                "all",
-                "use the n lowest-variance components",
-            ),
-            ("standardization", "true", "standardise features first"),
-            (
-                "weighted",
-                "true",
-                "weigh components by 1/explained-variance ratio",
-            ),
-        ],
-    },
-    AlgorithmInfo {
-        name: "mad",
-        aliases: &[
-            "robust_z",
-            "robust_zscore",
-            "median_absolute_deviation",
-            "zscore",
-        ],
-        description: "Robust z-score: largest |x - median| / (1.4826 MAD) over features.",
-        parameters: &[],
-    },
-    AlgorithmInfo {
-        name: "rcf",
-        aliases: &["random_cut_forest", "randomcutforest"],
-        description: "Random Cut Forest (rcf3): displacement of the forest when a row is added.",
-        parameters: &[
-            ("num_trees", "100", "trees, 1-1000"),
-            ("sample_size", "256", "points per tree, 4-10000"),
-        ],
-    },
-    AlgorithmInfo {
-        name: "ensemble",
-        aliases: &["combination", "ensemble_detector"],
-        description: "Ensemble: combines standardised scores of several detectors.",
-        parameters: &[
-            (
-                "members",
-                "[iforest, ecod, copod, pca, knn]",
-                "list of {algorithm, parameters}",
-            ),
-            ("combination", "mean", "mean | max | median | weighted"),
-            (
-                "weights",
-                "none",
-                "one positive weight per member, for weighted",
-            ),
-        ],
-    },
-];
-
-fn normalise_name(name: &str) -> String {
-    name.trim()
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Looks an algorithm up by canonical name or alias (case, `_` and `-` ignored).
-pub fn find_algorithm(name: &str) -> Result<&'static AlgorithmInfo> {
-    let wanted = normalise_name(name);
-    ALGORITHMS
-        .iter()
-        .find(|info| {
-            normalise_name(info.name) == wanted
-                || info.aliases.iter().any(|a| normalise_name(a) == wanted)
-        })
-        .ok_or_else(|| DetectionError::UnknownAlgorithm {
-            name: name.to_string(),
-            known: ALGORITHMS
-                .iter()
-                .map(|i| i.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-}
-
-/// Any detector's parameters. Serialised as `{"algorithm": "...", "parameters": {...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "algorithm", content = "parameters", rename_all = "snake_case")]
-#[allow(missing_docs)]
+/// Any algorithm's parameters.
+#[derive(Debug, Clone, PartialEq)]
 pub enum AlgorithmParams {
-    Iforest(IsolationForestParams),
-    Ecod(EcodParams),
-    Copod(CopodParams),
-    Hbos(HbosParams),
-    Knn(KnnParams),
-    Lof(LofParams),
-    Pca(PcaParams),
-    Mad(MadParams),
-    Rcf(RcfParams),
+    /// One detector.
+    Single(SingleParams),
+    /// Several, combined.
     Ensemble(EnsembleParams),
+}
+
+impl From<SingleParams> for AlgorithmParams {
+    fn from(params: SingleParams) -> Self {
+        Self::Single(params)
+    }
 }
 
 impl AlgorithmParams {
@@ -196,18 +36,20 @@ impl AlgorithmParams {
     /// null for the defaults), validated.
     pub fn from_name(name: &str, parameters: Option<serde_json::Value>) -> Result<Self> {
         let info = find_algorithm(name)?;
+        if info.name != "ensemble" {
+            return Ok(Self::Single(SingleParams::from_name(name, parameters)?));
+        }
         let parameters = match parameters {
             None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
             Some(v) => v,
         };
-        let tagged = serde_json::json!({ "algorithm": info.name, "parameters": parameters });
-        let params: Self =
-            serde_json::from_value(tagged).map_err(|e| DetectionError::InvalidParameter {
+        let params: EnsembleParams =
+            serde_json::from_value(parameters).map_err(|e| DetectionError::InvalidParameter {
                 name: "parameters",
-                reason: format!("{} for algorithm `{}`", e, info.name),
+                reason: format!("{e} for algorithm `ensemble`"),
             })?;
         params.validate()?;
-        Ok(params)
+        Ok(Self::Ensemble(params))
     }
 
     /// Default parameters of the algorithm `name`.
@@ -218,15 +60,7 @@ impl AlgorithmParams {
     /// The canonical algorithm name.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Iforest(_) => "iforest",
-            Self::Ecod(_) => "ecod",
-            Self::Copod(_) => "copod",
-            Self::Hbos(_) => "hbos",
-            Self::Knn(_) => "knn",
-            Self::Lof(_) => "lof",
-            Self::Pca(_) => "pca",
-            Self::Mad(_) => "mad",
-            Self::Rcf(_) => "rcf",
+            Self::Single(p) => p.name(),
             Self::Ensemble(_) => "ensemble",
         }
     }
@@ -234,71 +68,47 @@ impl AlgorithmParams {
     /// Checks every parameter.
     pub fn validate(&self) -> Result<()> {
         match self {
-            Self::Iforest(p) => p.validate(),
-            Self::Ecod(p) => p.validate(),
-            Self::Copod(p) => p.validate(),
-            Self::Hbos(p) => p.validate(),
-            Self::Knn(p) => p.validate(),
-            Self::Lof(p) => p.validate(),
-            Self::Pca(p) => p.validate(),
-            Self::Mad(p) => p.validate(),
-            Self::Rcf(p) => p.validate(),
+            Self::Single(p) => p.validate(),
             Self::Ensemble(p) => p.validate(),
         }
     }
 
     /// Fits the detector; see [`Detector::fit`].
     pub fn fit(&self, data: ArrayView2<'_, f64>, seed: u64) -> Result<Fitted<FittedModel>> {
-        fn wrap<M>(f: Fitted<M>, to: impl FnOnce(M) -> FittedModel) -> Fitted<FittedModel> {
-            Fitted {
-                model: to(f.model),
-                training_scores: f.training_scores,
-            }
-        }
         Ok(match self {
-            Self::Iforest(p) => wrap(p.fit(data, seed)?, FittedModel::Iforest),
-            Self::Ecod(p) => wrap(p.fit(data, seed)?, FittedModel::Ecod),
-            Self::Copod(p) => wrap(p.fit(data, seed)?, FittedModel::Copod),
-            Self::Hbos(p) => wrap(p.fit(data, seed)?, FittedModel::Hbos),
-            Self::Knn(p) => wrap(p.fit(data, seed)?, FittedModel::Knn),
-            Self::Lof(p) => wrap(p.fit(data, seed)?, FittedModel::Lof),
-            Self::Pca(p) => wrap(p.fit(data, seed)?, FittedModel::Pca),
-            Self::Mad(p) => wrap(p.fit(data, seed)?, FittedModel::Mad),
-            Self::Rcf(p) => wrap(p.fit(data, seed)?, |m| FittedModel::Rcf(Box::new(m))),
-            Self::Ensemble(p) => wrap(p.fit(data, seed)?, |m| FittedModel::Ensemble(Box::new(m))),
+            Self::Single(p) => {
+                let f = p.fit(data, seed)?;
+                Fitted {
+                    model: FittedModel::Single(Box::new(f.model)),
+                    training_scores: f.training_scores,
+                }
+            }
+            Self::Ensemble(p) => {
+                let f = p.fit(data, seed)?;
+                Fitted {
+                    model: FittedModel::Ensemble(f.model),
+                    training_scores: f.training_scores,
+                }
+            }
         })
     }
 }
 
-/// Any fitted detector.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "algorithm", content = "state", rename_all = "snake_case")]
-#[allow(missing_docs)]
+/// Any fitted algorithm.
+#[derive(Debug, Clone)]
 pub enum FittedModel {
-    Iforest(FittedIsolationForest),
-    Ecod(FittedTailModel),
-    Copod(FittedTailModel),
-    Hbos(FittedHbos),
-    Knn(FittedKnn),
-    Lof(FittedLof),
-    Pca(FittedPca),
-    Mad(FittedMad),
-    Rcf(Box<FittedRcf>),
-    Ensemble(Box<FittedEnsemble>),
+    /// One detector (boxed: some fitted detectors are large next to an ensemble's
+    /// handful of vectors).
+    Single(Box<FittedSingle>),
+    /// An ensemble.
+    Ensemble(FittedEnsemble),
 }
 
 impl FittedModel {
     fn inner(&self) -> &dyn FittedDetector {
         match self {
-            Self::Iforest(m) => m,
-            Self::Ecod(m) | Self::Copod(m) => m,
-            Self::Hbos(m) => m,
-            Self::Knn(m) => m,
-            Self::Lof(m) => m,
-            Self::Pca(m) => m,
-            Self::Mad(m) => m,
-            Self::Rcf(m) => m.as_ref(),
-            Self::Ensemble(m) => m.as_ref(),
+            Self::Single(m) => m.as_ref(),
+            Self::Ensemble(m) => m,
         }
     }
 }
@@ -314,6 +124,182 @@ impl FittedDetector for FittedModel {
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
         self.inner().contributions(row)
+    }
+}
+
+// Serde, by hand because the two halves live in different modules: a single detector
+// serialises itself (`{"algorithm", <content>}`); an ensemble is written in the same
+// shape. Reading looks at `algorithm` first and hands the content straight to the right
+// type, without buffering it (a neighbour model's content holds its training rows).
+
+fn serialize_ensemble<S: Serializer, T: Serialize>(
+    serializer: S,
+    content_key: &'static str,
+    content: &T,
+) -> std::result::Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(2))?;
+    map.serialize_entry("algorithm", "ensemble")?;
+    map.serialize_entry(content_key, content)?;
+    map.end()
+}
+
+impl Serialize for AlgorithmParams {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Single(p) => p.serialize(serializer),
+            Self::Ensemble(p) => serialize_ensemble(serializer, "parameters", p),
+        }
+    }
+}
+
+impl Serialize for FittedModel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Single(m) => m.serialize(serializer),
+            Self::Ensemble(m) => serialize_ensemble(serializer, "state", m),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AlgorithmParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(TaggedVisitor::<SingleParams, EnsembleParams, Self> {
+            content_key: "parameters",
+            single: Self::Single,
+            ensemble: Self::Ensemble,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for FittedModel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(TaggedVisitor::<Box<FittedSingle>, FittedEnsemble, Self> {
+            content_key: "state",
+            single: Self::Single,
+            ensemble: Self::Ensemble,
+        })
+    }
+}
+
+/// Reads `{"algorithm": tag, content_key: content}` (tag first, as written) into `S` or `E`.
+struct TaggedVisitor<S, E, T> {
+    content_key: &'static str,
+    single: fn(S) -> T,
+    ensemble: fn(E) -> T,
+}
+
+impl<'de, S: Deserialize<'de>, E: Deserialize<'de>, T> Visitor<'de> for TaggedVisitor<S, E, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an object with `algorithm` first, then `{}`",
+            self.content_key
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<T, A::Error> {
+        // Other keys are skipped; the content cannot be read before the tag says its type.
+        loop {
+            match map.next_key::<String>()?.as_deref() {
+                Some("algorithm") => break,
+                Some(key) if key == self.content_key => {
+                    return Err(de::Error::custom(format!(
+                        "`algorithm` must come before `{key}`"
+                    )));
+                }
+                Some(_) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                None => return Err(de::Error::missing_field("algorithm")),
+            }
+        }
+        let tag: String = map.next_value()?;
+        // The right type's reader, fed the tag again and then the rest of this map (the
+        // single detectors' derived reader wants the tag; the ensemble's ignores it).
+        let rest = Retagged {
+            tag: Some(tag.clone()),
+            content_key: self.content_key,
+            map: &mut map,
+        };
+        let value = if tag == "ensemble" {
+            let content = EnsembleContent::<E>::deserialize(MapAccessDeserializer::new(rest))?;
+            (self.ensemble)(content.0)
+        } else {
+            (self.single)(S::deserialize(MapAccessDeserializer::new(rest))?)
+        };
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(value)
+    }
+}
+
+/// The content of `{"algorithm": "ensemble", <content key>: content}`.
+struct EnsembleContent<E>(E);
+
+impl<'de, E: Deserialize<'de>> Deserialize<'de> for EnsembleContent<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ContentVisitor<E>(std::marker::PhantomData<E>);
+        impl<'de, E: Deserialize<'de>> Visitor<'de> for ContentVisitor<E> {
+            type Value = EnsembleContent<E>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an ensemble's content")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                // First entry: the tag again; then the content under its key.
+                let _: Option<(IgnoredAny, IgnoredAny)> = map.next_entry()?;
+                match map.next_key::<IgnoredAny>()? {
+                    Some(_) => Ok(EnsembleContent(map.next_value()?)),
+                    None => Err(de::Error::custom("an ensemble needs its content")),
+                }
+            }
+        }
+        deserializer.deserialize_map(ContentVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A map that yields `algorithm: tag`, then the next entry of `map`.
+struct Retagged<'a, A> {
+    tag: Option<String>,
+    content_key: &'static str,
+    map: &'a mut A,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Retagged<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> std::result::Result<Option<K::Value>, A::Error> {
+        if self.tag.is_some() {
+            let key: StrDeserializer<'_, A::Error> = "algorithm".into_deserializer();
+            return seed.deserialize(key).map(Some);
+        }
+        // Only the content is handed on; anything else in the object is skipped.
+        while let Some(key) = self.map.next_key::<String>()? {
+            if key == self.content_key {
+                let key: StrDeserializer<'_, A::Error> = self.content_key.into_deserializer();
+                return seed.deserialize(key).map(Some);
+            }
+            self.map.next_value::<IgnoredAny>()?;
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> std::result::Result<V::Value, A::Error> {
+        match self.tag.take() {
+            Some(tag) => seed.deserialize(tag.into_deserializer()),
+            None => self.map.next_value_seed(seed),
+        }
     }
 }
 
@@ -357,6 +343,38 @@ mod tests {
             err.contains("alpha") || err.contains("invalid type"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_wire_shape_is_one_for_single_detectors_and_ensembles() {
+        let knn = AlgorithmParams::default_for("knn").unwrap();
+        let json = serde_json::to_value(&knn).unwrap();
+        assert_eq!(json["algorithm"], "knn");
+        assert_eq!(json["parameters"]["n_neighbors"], 5);
+        let ensemble = AlgorithmParams::default_for("ensemble").unwrap();
+        let json = serde_json::to_value(&ensemble).unwrap();
+        assert_eq!(json["algorithm"], "ensemble");
+        assert_eq!(json["parameters"]["members"][0]["algorithm"], "iforest");
+        // Both read back; keys the content does not use are skipped.
+        for params in [knn, ensemble] {
+            let mut json = serde_json::to_value(&params).unwrap();
+            json["note"] = serde_json::json!("written by hand");
+            let back: AlgorithmParams = serde_json::from_value(json).unwrap();
+            assert_eq!(back, params);
+        }
+        // The tag must come first, as every writer puts it.
+        let err =
+            serde_json::from_str::<AlgorithmParams>(r#"{"parameters": {}, "algorithm": "knn"}"#)
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`algorithm` must come before `parameters`"),
+            "{err}"
+        );
+        let err =
+            serde_json::from_str::<AlgorithmParams>(r#"{"algorithm": "svm", "parameters": {}}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("unknown variant `svm`"), "{err}");
     }
 
     #[test]

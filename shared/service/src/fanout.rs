@@ -57,33 +57,7 @@ impl Default for IngestConfig {
     }
 }
 
-/// One row-aligned part of a large object, to be scored by a queue consumer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChunkMessage {
-    /// Owner of the job and the model.
-    pub tenant: String,
-    /// The fanned-out job.
-    pub job_id: String,
-    /// This part's number (0-based).
-    pub part: u32,
-    /// Parts in all.
-    pub parts: u32,
-    /// The input object (bucket key).
-    pub object_key: String,
-    /// First byte of the part.
-    pub start: u64,
-    /// One past the last byte of the part.
-    pub end: u64,
-    /// The CSV header line, prepended to every part after the first.
-    pub header: Option<String>,
-    /// `csv` or `ndjson`.
-    pub format: String,
-    /// Model to score with.
-    pub model_id: String,
-    /// Results go under this prefix (`results/{model}/{name}`).
-    pub results_base: String,
-}
+pub use crate::messages::ChunkMessage;
 
 /// What [`ingest_object`] did.
 #[derive(Debug, Clone, PartialEq)]

@@ -180,49 +180,7 @@ pub(crate) fn now_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A message on the queue: a whole job, or one chunk of a fanned-out object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum QueueMessage {
-    /// Score one part of a large object ([`crate::fanout`]).
-    Chunk(crate::fanout::ChunkMessage),
-    /// Run a job submitted through the API.
-    Job(JobMessage),
-}
-
-impl QueueMessage {
-    /// The job it belongs to.
-    pub fn job_id(&self) -> &str {
-        match self {
-            QueueMessage::Chunk(c) => &c.job_id,
-            QueueMessage::Job(j) => &j.job_id,
-        }
-    }
-
-    /// The tenant it belongs to.
-    pub fn tenant(&self) -> &str {
-        match self {
-            QueueMessage::Chunk(c) => &c.tenant,
-            QueueMessage::Job(j) => &j.tenant,
-        }
-    }
-}
-
-impl From<JobMessage> for QueueMessage {
-    fn from(message: JobMessage) -> Self {
-        QueueMessage::Job(message)
-    }
-}
-
-/// Message asking for a job to be run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobMessage {
-    /// Owner.
-    pub tenant: String,
-    /// Job id.
-    pub job_id: String,
-}
+pub use crate::messages::{JobMessage, QueueMessage};
 
 /// Job records, with conditional state changes.
 #[async_trait]

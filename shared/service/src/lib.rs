@@ -28,6 +28,7 @@ pub mod fanout;
 pub mod formats;
 pub mod http;
 pub mod jobs;
+pub mod messages;
 pub mod models;
 #[cfg(feature = "postgres")]
 pub mod postgres;
