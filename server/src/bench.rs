@@ -5,14 +5,13 @@
 //! fit + score wall time excluding file reading (clocked on the worker thread), median of 3
 //! runs under 20,000 rows.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use pynomaly_detection::metrics::{average_precision, roc_auc};
-use pynomaly_detection::{AlgorithmParams, Model, Threshold};
-use pynomaly_service::formats::{Format, ReadOptions, Table, read_table};
+use pynomaly_detection::AlgorithmParams;
+use pynomaly_service::benchmark::tabular::{
+    Accuracy, Baseline, BaselineCell, Dataset, accuracy, runs_for, timed_fit,
+};
 
 /// Options of `pynomaly bench`.
 #[derive(Debug, clap::Args)]
@@ -57,123 +56,26 @@ pub struct BenchArgs {
     pub repeat_below: usize,
 }
 
-/// One baseline entry.
-#[derive(Debug, Clone, Copy)]
-struct BaselineCell {
-    auc: f64,
-    seconds: f64,
-}
-
-/// PyOD's class name for one of our algorithms.
-fn pyod_name(algorithm: &str) -> &str {
-    match algorithm {
-        "iforest" => "IForest",
-        "lof" => "LOF",
-        "hbos" => "HBOS",
-        "ecod" => "ECOD",
-        "copod" => "COPOD",
-        "knn" => "KNN",
-        "pca" => "PCA",
-        other => other,
-    }
-}
-
-fn load_baseline(path: &Path) -> Result<HashMap<(String, String), BaselineCell>> {
-    let mut reader = csv::Reader::from_path(path)
-        .with_context(|| format!("cannot read baseline {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("baseline {} has no `{name}` column", path.display()))
-    };
-    let (d, a, auc, s) = (
-        col("dataset")?,
-        col("algorithm")?,
-        col("roc_auc")?,
-        col("seconds")?,
-    );
-    let mut out = HashMap::new();
-    for record in reader.records() {
-        let r = record?;
-        let parse = |i: usize| r.get(i).and_then(|v| v.parse::<f64>().ok());
-        if let (Some(auc), Some(seconds)) = (parse(auc), parse(s)) {
-            out.insert(
-                (r[d].to_string(), r[a].to_string()),
-                BaselineCell { auc, seconds },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// A measured cell.
+/// A measured cell: the library's figures and what the binary prints beside them.
 #[derive(Debug, Clone)]
 struct Cell {
     dataset: String,
     rows: usize,
     features: usize,
     algorithm: String,
-    auc: f64,
-    ap: f64,
+    accuracy: Accuracy,
     seconds_1t: f64,
     seconds_all: Option<f64>,
-    auto_flagged: usize,
-    auto_f1: f64,
     baseline: Option<BaselineCell>,
 }
 
-fn timed_fit(
-    pool: &rayon::ThreadPool,
-    params: &AlgorithmParams,
-    table: &Table,
-    seed: u64,
-    runs: usize,
-) -> Result<(Model, Vec<f64>, f64)> {
-    let mut times = Vec::with_capacity(runs);
-    let mut result = None;
-    // The clock runs on the pool's thread: handing a job to a sleeping pool thread and
-    // waking the caller afterwards took 0.1 ms on this machine, which is no part of a fit
-    // (PyOD's timings have no such hand-off either).
-    pool.install(|| -> Result<()> {
-        for _ in 0..runs {
-            let start = Instant::now();
-            let fitted = Model::fit(params, table.data.view(), table.columns.clone(), seed)?;
-            times.push(start.elapsed().as_secs_f64());
-            result.get_or_insert(fitted);
-        }
-        Ok(())
-    })?;
-    times.sort_by(f64::total_cmp);
-    let (model, scores) = result.context("no run")?;
-    Ok((model, scores, times[times.len() / 2]))
-}
-
-/// Timed runs per measurement: the median of 3 under `repeat_below` rows, one run above
-/// (as PyOD's script does).
-fn runs_for(table: &Table, repeat_below: usize) -> usize {
-    if table.data.nrows() < repeat_below {
-        3
-    } else {
-        1
-    }
-}
-
-fn f1(flags: &[bool], labels: &[bool]) -> f64 {
-    let tp = flags.iter().zip(labels).filter(|(f, l)| **f && **l).count() as f64;
-    let flagged = flags.iter().filter(|f| **f).count() as f64;
-    let positives = labels.iter().filter(|l| **l).count() as f64;
-    if tp == 0.0 {
-        0.0
-    } else {
-        2.0 * tp / (flagged + positives)
-    }
-}
-
-/// Runs the benchmark.
+/// Runs the benchmark (the protocol is `pynomaly_service::benchmark::tabular`).
 pub fn run(args: BenchArgs) -> Result<()> {
-    let baseline = args.baseline.as_deref().map(load_baseline).transpose()?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(Baseline::from_csv)
+        .transpose()?;
     let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&args.data)
         .with_context(|| format!("cannot list {}", args.data.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -193,21 +95,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let all = rayon::ThreadPoolBuilder::new().build()?;
     let progress = crate::progress::bar((files.len() * params.len()) as u64);
-    let mut tables: Vec<(String, Table)> = Vec::new();
-    for (name, path) in &files {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let options = ReadOptions {
-            format: Some(Format::Csv),
-            header: Some(true),
-            label_column: Some("label".into()),
-            ..Default::default()
-        };
-        let table = read_table(&bytes, &options)
-            .with_context(|| format!("cannot use {}", path.display()))?;
-        tables.push((name.clone(), table));
-    }
-    tables.sort_by_key(|(_, t)| t.data.nrows());
+    let mut datasets: Vec<Dataset> = files
+        .iter()
+        .map(|(name, path)| Dataset::read(name, path))
+        .collect::<Result<_, _>>()?;
+    datasets.sort_by_key(|d| d.table.data.nrows());
     println!(
         "{:<12} {:>7} {:>4} {:<8} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10} {:>8} {:>7} {:>7}",
         "dataset",
@@ -228,75 +120,40 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // timings of a few milliseconds taken after runs on the all-threads pool came out up
     // to twice as long (measured; memory freed by that pool's threads is not reused at
     // once), which PyOD's single-threaded process never suffers.
-    let mut single_threaded = Vec::with_capacity(tables.len() * params.len());
-    for (name, table) in &tables {
-        let runs = runs_for(table, args.repeat_below);
+    let mut single_threaded = Vec::with_capacity(datasets.len() * params.len());
+    for data in &datasets {
+        let runs = runs_for(data.table.data.nrows(), args.repeat_below);
         for p in &params {
-            progress.set_message(format!("{name} {} (one thread)", p.name()));
-            let (model, scores, seconds) = timed_fit(&one, p, table, args.seed, runs)?;
-            let threshold = model.threshold(Threshold::Auto)?;
-            single_threaded.push((scores, threshold, seconds));
+            progress.set_message(format!("{} {} (one thread)", data.name, p.name()));
+            single_threaded.push(one.install(|| timed_fit(p, data, args.seed, runs))?);
         }
     }
     let mut cells = Vec::new();
     let mut single_threaded = single_threaded.into_iter();
-    for (name, table) in &tables {
-        let labels: Vec<bool> = table
-            .labels
-            .as_ref()
-            .context("labels")?
-            .iter()
-            .map(|&l| l > 0.5)
-            .collect();
-        let runs = runs_for(table, args.repeat_below);
+    for data in &datasets {
+        let runs = runs_for(data.table.data.nrows(), args.repeat_below);
         for p in &params {
-            let (scores, threshold, seconds_1t) = single_threaded
+            let fit = single_threaded
                 .next()
                 .context("a one-thread run is missing")?;
-            progress.set_message(format!("{name} {}", p.name()));
+            progress.set_message(format!("{} {}", data.name, p.name()));
             let seconds_all = if args.single_thread_only {
                 None
             } else {
-                Some(timed_fit(&all, p, table, args.seed, runs)?.2)
+                Some(all.install(|| timed_fit(p, data, args.seed, runs))?.seconds)
             };
             if let Some(dir) = &args.scores_dir {
-                write_scores(dir, name, p.name(), &scores, &labels)?;
-            }
-            let flags: Vec<bool> = scores.iter().map(|&s| s > threshold).collect();
-            let randomised = matches!(p.name(), "iforest" | "rcf" | "ensemble");
-            let mut auc = roc_auc(&scores, &labels).unwrap_or(f64::NAN);
-            let mut ap = average_precision(&scores, &labels).unwrap_or(f64::NAN);
-            if randomised && args.seeds > 1 {
-                for extra in 1..args.seeds {
-                    let (_, s) = all.install(|| {
-                        Model::fit(
-                            p,
-                            table.data.view(),
-                            table.columns.clone(),
-                            args.seed + extra,
-                        )
-                    })?;
-                    auc += roc_auc(&s, &labels).unwrap_or(f64::NAN);
-                    ap += average_precision(&s, &labels).unwrap_or(f64::NAN);
-                }
-                auc /= args.seeds as f64;
-                ap /= args.seeds as f64;
+                write_scores(dir, &data.name, p.name(), &fit.scores, &data.labels)?;
             }
             let cell = Cell {
-                dataset: name.clone(),
-                rows: table.data.nrows(),
-                features: table.data.ncols(),
+                dataset: data.name.clone(),
+                rows: data.table.data.nrows(),
+                features: data.table.data.ncols(),
                 algorithm: p.name().to_string(),
-                auc,
-                ap,
-                seconds_1t,
+                accuracy: all.install(|| accuracy(p, data, &fit, args.seed, args.seeds))?,
+                seconds_1t: fit.seconds,
                 seconds_all,
-                auto_flagged: flags.iter().filter(|f| **f).count(),
-                auto_f1: f1(&flags, &labels),
-                baseline: baseline.as_ref().and_then(|b| {
-                    b.get(&(name.clone(), pyod_name(p.name()).to_string()))
-                        .copied()
-                }),
+                baseline: baseline.as_ref().and_then(|b| b.get(&data.name, p.name())),
             };
             progress.suspend(|| print_cell(&cell));
             progress.inc(1);
@@ -323,15 +180,15 @@ fn print_cell(c: &Cell) {
         c.rows,
         c.features,
         c.algorithm,
-        c.auc,
-        opt(c.baseline.map(|b| b.auc), 4),
-        c.ap,
+        c.accuracy.roc_auc,
+        opt(c.baseline.map(|b| b.roc_auc), 4),
+        c.accuracy.avg_precision,
         c.seconds_1t,
         opt(c.seconds_all, 5),
         opt(c.baseline.map(|b| b.seconds), 4),
         opt(speedup, 1),
-        100.0 * c.auto_flagged as f64 / c.rows as f64,
-        c.auto_f1,
+        100.0 * c.accuracy.flagged as f64 / c.rows as f64,
+        c.accuracy.f1,
     );
 }
 
@@ -359,16 +216,17 @@ fn print_summary(cells: &[Cell], algorithms: &[String]) {
         if mine.is_empty() {
             continue;
         }
-        let mean_auc = mine.iter().map(|c| c.auc).sum::<f64>() / mine.len() as f64;
+        let mean_auc = mine.iter().map(|c| c.accuracy.roc_auc).sum::<f64>() / mine.len() as f64;
         let with_base: Vec<(&Cell, BaselineCell)> = mine
             .iter()
             .filter_map(|c| c.baseline.map(|b| (*c, b)))
             .collect();
-        let base_auc = (!with_base.is_empty())
-            .then(|| with_base.iter().map(|(_, b)| b.auc).sum::<f64>() / with_base.len() as f64);
+        let base_auc = (!with_base.is_empty()).then(|| {
+            with_base.iter().map(|(_, b)| b.roc_auc).sum::<f64>() / with_base.len() as f64
+        });
         let worst = with_base
             .iter()
-            .map(|(c, b)| (c.auc - b.auc, c.dataset.as_str()))
+            .map(|(c, b)| (c.accuracy.roc_auc - b.roc_auc, c.dataset.as_str()))
             .min_by(|a, b| a.0.total_cmp(&b.0));
         let speedup = geomean(with_base.iter().map(|(c, b)| b.seconds / c.seconds_1t));
         let speedup_big = geomean(
@@ -442,15 +300,15 @@ fn write_csv(path: &Path, cells: &[Cell]) -> Result<()> {
             c.rows.to_string(),
             c.features.to_string(),
             c.algorithm.clone(),
-            format!("{:.4}", c.auc),
-            format!("{:.4}", c.ap),
+            format!("{:.4}", c.accuracy.roc_auc),
+            format!("{:.4}", c.accuracy.avg_precision),
             format!("{:.5}", c.seconds_1t),
             opt(c.seconds_all, 5),
-            opt(c.baseline.map(|b| b.auc), 4),
+            opt(c.baseline.map(|b| b.roc_auc), 4),
             opt(c.baseline.map(|b| b.seconds), 4),
             opt(c.baseline.map(|b| b.seconds / c.seconds_1t), 2),
-            c.auto_flagged.to_string(),
-            format!("{:.4}", c.auto_f1),
+            c.accuracy.flagged.to_string(),
+            format!("{:.4}", c.accuracy.f1),
         ])?;
     }
     w.flush()?;

@@ -1,14 +1,12 @@
 //! `pynomaly timeseries detect | bench`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use pynomaly_detection::timeseries::{
-    METHODS, SeriesDetection, SeriesMethod, SeriesSettings, default_cooldown, nab, suppress_repeats,
-};
-use pynomaly_service::series::{SeriesOptions, parse_timestamp, read_series};
+use anyhow::{Context, Result};
+use pynomaly_detection::timeseries::{METHODS, SeriesDetection, SeriesMethod, SeriesSettings, nab};
+use pynomaly_service::benchmark::corpus;
+use pynomaly_service::series::{SeriesOptions, read_series};
 use serde::Serialize;
 
 use crate::input::read_bytes;
@@ -281,31 +279,8 @@ pub struct BenchArgs {
     pub cooldown: Option<usize>,
 }
 
-/// Score multipliers tried for NAB's "one threshold for all series" optimisation.
-const SWEEP: &[f64] = &[0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0, 5.0];
-
-struct MethodTotals {
-    name: String,
-    raw: f64,
-    windows: usize,
-    found: usize,
-    alarms: usize,
-    alarms_in: usize,
-    seconds: f64,
-    points: usize,
-    sweep_raw: Vec<f64>,
-}
-
 fn bench(args: BenchArgs) -> Result<()> {
-    let labels_path = args.data.join("labels/combined_windows.json");
-    let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_slice(
-        &std::fs::read(&labels_path)
-            .with_context(|| format!("cannot read {}", labels_path.display()))?,
-    )
-    .with_context(|| format!("{} is not a NAB windows file", labels_path.display()))?;
-    if labels.is_empty() {
-        bail!("{} lists no series", labels_path.display());
-    }
+    let corpus = corpus::load(&args.data)?;
     // The rolling z-score always runs: it is the baseline printed beside every method.
     let mut names = args.methods.clone();
     if !names
@@ -329,85 +304,29 @@ fn bench(args: BenchArgs) -> Result<()> {
         cooldown: args.cooldown,
         ..Default::default()
     };
-    let mut totals: Vec<MethodTotals> = methods
-        .iter()
-        .map(|m| MethodTotals {
-            name: m.name().to_string(),
-            raw: 0.0,
-            windows: 0,
-            found: 0,
-            alarms: 0,
-            alarms_in: 0,
-            seconds: 0.0,
-            points: 0,
-            sweep_raw: vec![0.0; SWEEP.len()],
-        })
-        .collect();
-    let progress = crate::progress::bar((labels.len() * methods.len()) as u64);
-    for (file, windows_text) in &labels {
-        let path = args.data.join(file);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let input = read_series(
-            &bytes,
-            &SeriesOptions {
-                value_columns: Some(vec!["value".into()]),
-                ..Default::default()
-            },
-        )
-        .with_context(|| format!("cannot use {}", path.display()))?;
-        let series = &input.series[0];
-        let windows: Vec<nab::Window> = windows_text
-            .iter()
-            .filter_map(|[a, b]| {
-                let (a, b) = (parse_timestamp(a)?, parse_timestamp(b)?);
-                let start = series.timestamps.partition_point(|&t| t < a);
-                let end = series
-                    .timestamps
-                    .partition_point(|&t| t <= b)
-                    .checked_sub(1)?;
-                (start <= end).then_some(nab::Window { start, end })
-            })
-            .collect();
-        for (method, total) in methods.iter().zip(totals.iter_mut()) {
-            progress.set_message(format!("{file} {}", method.name()));
-            let started = Instant::now();
-            let d = method
-                .detect(&series.values, settings)
-                .with_context(|| format!("{file}: {}", method.name()))?;
-            total.seconds += started.elapsed().as_secs_f64();
-            total.points += series.values.len();
-            let s = nab::score_series(&d.anomalies, &windows, nab::STANDARD);
-            total.raw += s.raw;
-            total.windows += s.windows;
-            total.found += s.windows_found;
-            total.alarms += s.alarms;
-            total.alarms_in += s.alarms_in_windows;
-            for (t, raw) in SWEEP.iter().zip(total.sweep_raw.iter_mut()) {
-                let mut flags: Vec<bool> = d.scores.iter().map(|&x| x > *t).collect();
-                let cooldown = args
-                    .cooldown
-                    .unwrap_or_else(|| default_cooldown(flags.len()));
-                if cooldown > 0 {
-                    suppress_repeats(&mut flags, cooldown);
-                }
-                *raw += nab::score_series(&flags, &windows, nab::STANDARD).raw;
-            }
-            if args.verbose {
-                progress.suspend(|| {
+    let progress = crate::progress::bar(methods.len() as u64);
+    let mut totals = Vec::with_capacity(methods.len());
+    for method in &methods {
+        progress.set_message(method.name().to_string());
+        let t = corpus::evaluate(method, &corpus, settings)?;
+        if args.verbose {
+            progress.suspend(|| {
+                for (series, s) in corpus.iter().zip(&t.series) {
                     println!(
-                        "{file:<55} {:<12} windows found {}/{} alarms {:>4} false alarms {:>4} nab {:>7.1}",
+                        "{:<55} {:<12} windows found {}/{} alarms {:>4} false alarms {:>4} nab {:>7.1}",
+                        series.name,
                         method.name(),
                         s.windows_found,
                         s.windows,
                         s.alarms,
                         s.alarms - s.alarms_in_windows,
                         nab::normalised(s.raw, s.windows, nab::STANDARD)
-                    )
-                });
-            }
-            progress.inc(1);
+                    );
+                }
+            });
         }
+        progress.inc(1);
+        totals.push(t);
     }
     progress.finish_and_clear();
     println!(
@@ -416,12 +335,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     );
     let baseline = totals.iter().find(|t| t.name == "rolling-z");
     for t in &totals {
-        let (best_t, best_raw) = SWEEP
-            .iter()
-            .zip(&t.sweep_raw)
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(a, b)| (*a, *b))
-            .unwrap_or((1.0, t.raw));
+        let (best_t, best_nab) = t.best();
         println!(
             "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1} {:>8.1} (t={:<4}) {:>12.0}",
             t.name,
@@ -430,8 +344,8 @@ fn bench(args: BenchArgs) -> Result<()> {
             100.0 * t.found as f64 / t.windows.max(1) as f64,
             t.alarms,
             100.0 * t.alarms_in as f64 / t.alarms.max(1) as f64,
-            nab::normalised(t.raw, t.windows, nab::STANDARD),
-            nab::normalised(best_raw, t.windows, nab::STANDARD),
+            t.nab(),
+            best_nab,
             best_t,
             t.points as f64 / t.seconds.max(1e-9),
         );
@@ -444,7 +358,7 @@ fn bench(args: BenchArgs) -> Result<()> {
                 100.0 * b.found as f64 / b.windows.max(1) as f64,
                 b.alarms,
                 100.0 * b.alarms_in as f64 / b.alarms.max(1) as f64,
-                nab::normalised(b.raw, b.windows, nab::STANDARD),
+                b.nab(),
             );
         }
     }

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod backend;
+pub mod benchmark;
 pub mod config;
 pub mod consumer;
 pub mod counters;
