@@ -205,7 +205,20 @@ pub async fn create_aws_resources(name: &str, visibility_timeout: u32) -> AwsRes
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "AWS_ENDPOINT_URL must point at moto_server (scripts/test starts one)"
     );
-    let config = crate::aws::load_config().await;
+    create_aws_resources_with(crate::aws::load_config().await, name, visibility_timeout).await
+}
+
+/// Creates [`AwsResources`] named `name` with the SDK `config` (e.g. another emulator's
+/// endpoint).
+#[cfg(feature = "aws")]
+pub async fn create_aws_resources_with(
+    config: aws_config::SdkConfig,
+    name: &str,
+    visibility_timeout: u32,
+) -> AwsResources {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)

@@ -87,6 +87,182 @@ mod postgres {
     }
 }
 
+/// A moto_server of this test's own, so stopping it disturbs no other test.
+struct OwnEmulator {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl OwnEmulator {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server on PATH (scripts/test installs it)");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// SIGSTOP (`true`: the emulator hangs, as a stalled dependency does) or SIGCONT.
+    fn pause(&self, stop: bool) {
+        let signal = if stop { "-STOP" } else { "-CONT" };
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnEmulator {
+    fn drop(&mut self) {
+        self.pause(false);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A job whose storage stops answering mid-way (the emulator stopped, then started
+/// again) is handed back and retried, never failed, and succeeds once storage is back,
+/// its results written once; a job whose stored model is corrupt fails at once, with the
+/// reason, without retries.
+#[tokio::test]
+async fn a_storage_outage_delays_a_job_and_a_corrupt_model_fails_it_once() {
+    use pynomaly_service::deadline::{DeadlineStore, Deadlines};
+    use pynomaly_service::jobs::ObjectMetadataStore;
+    use pynomaly_service::models::{ModelRepository, OnNameTaken};
+    use pynomaly_service::storage::LocalObjectStore;
+
+    let emulator = OwnEmulator::start().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&emulator.endpoint)
+        .load()
+        .await;
+    let r = pynomaly_service::testing::create_aws_resources_with(config, "outage", 30).await;
+    let deadlines = Deadlines {
+        call: Duration::from_millis(800),
+        per_mib: Duration::from_millis(5),
+        ready: Duration::from_millis(500),
+    };
+    let store = DeadlineStore::wrap(
+        Arc::new(S3ObjectStore::new(&r.config, &r.bucket)),
+        deadlines,
+    );
+    // Job records on local disk: the outage is the object store's alone.
+    let dir = tempfile::tempdir().unwrap();
+    let metadata: Arc<dyn MetadataStore> = Arc::new(ObjectMetadataStore::new(Arc::new(
+        LocalObjectStore::new(dir.path()),
+    )));
+    let services = JobServices::new(store.clone(), metadata.clone());
+
+    let csv: String = std::iter::once("a,b\n".to_string())
+        .chain((0..120).map(|i| format!("{},{}\n", i % 7, i % 4)))
+        .collect();
+    store
+        .put("tenants/t/uploads/in.csv", csv.clone().into_bytes())
+        .await
+        .unwrap();
+    let table = pynomaly_service::formats::read_table(csv.as_bytes(), &Default::default()).unwrap();
+    let params = pynomaly_detection::AlgorithmParams::default_for("knn").unwrap();
+    let model =
+        pynomaly_service::scoring::fit(&params, &table, 0, pynomaly_service::scoring::JOB_BUDGET)
+            .unwrap();
+    let saved = ModelRepository::new(store.clone())
+        .save("t", Some("web"), model, OnNameTaken::Refuse)
+        .await
+        .unwrap();
+    let mut job = sample_job("t", "job-outage", "uploads/in.csv");
+    job.spec.algorithm = None;
+    job.spec.contamination = None;
+    job.spec.model_id = Some("web".into());
+    metadata.insert_job(&job).await.unwrap();
+    let message = QueueMessage::Job(JobMessage {
+        tenant: "t".into(),
+        job_id: "job-outage".into(),
+    });
+
+    emulator.pause(true);
+    let stopped = std::time::Instant::now();
+    let outcome = consume(&services, &message, 1, 5).await;
+    assert!(
+        matches!(outcome, Disposition::Retry { .. }),
+        "an outage must be retried: {outcome:?}"
+    );
+    let waiting = metadata.get_job("t", "job-outage").await.unwrap().unwrap();
+    assert_eq!(waiting.state, JobState::Queued, "{waiting:?}");
+    assert!(waiting.error.is_none(), "{waiting:?}");
+
+    emulator.pause(false);
+    let mut receives = 1;
+    let finished = loop {
+        receives += 1;
+        match consume(&services, &message, receives, 5).await {
+            Disposition::Acknowledge(summary) => break summary,
+            Disposition::Retry { .. } if receives < 5 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("not recovered: {other:?}"),
+        }
+    };
+    eprintln!(
+        "storage outage: recovered {:.1} s after the stop, on delivery {receives}",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert_eq!(finished.map(|s| s.rows), Some(120));
+    let done = metadata.get_job("t", "job-outage").await.unwrap().unwrap();
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    assert_eq!(store.list("tenants/t/results/").await.unwrap().len(), 1);
+
+    // A corrupt model: a permanent rejection on the first delivery, with the reason.
+    store
+        .put(
+            &format!("tenants/t/models/{}.json", saved.id),
+            b"{\"format\": \"pynomaly-model\", \"truncated".to_vec(),
+        )
+        .await
+        .unwrap();
+    let mut corrupt = job.clone();
+    corrupt.id = "job-corrupt".into();
+    metadata.insert_job(&corrupt).await.unwrap();
+    let message = QueueMessage::Job(JobMessage {
+        tenant: "t".into(),
+        job_id: "job-corrupt".into(),
+    });
+    let outcome = consume(&services, &message, 1, 5).await;
+    assert!(
+        matches!(outcome, Disposition::Acknowledge(None)),
+        "{outcome:?}"
+    );
+    let failed = metadata.get_job("t", "job-corrupt").await.unwrap().unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.attempts, 1);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("the stored model cannot be used")),
+        "{failed:?}"
+    );
+}
+
 async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) {
     let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
     let queue = SqsQueue::new(&r.config, &r.queue_url);
