@@ -198,9 +198,6 @@ pub struct AwsResources {
 /// Creates [`AwsResources`] named `name`, the queue with `visibility_timeout` seconds.
 #[cfg(feature = "aws")]
 pub async fn create_aws_resources(name: &str, visibility_timeout: u32) -> AwsResources {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     assert!(
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "AWS_ENDPOINT_URL must point at moto_server (scripts/test starts one)"
