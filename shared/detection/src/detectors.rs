@@ -2,7 +2,7 @@
 //! algorithm behind one type each. Ensemble members are these, so an ensemble inside an
 //! ensemble cannot be written down.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use crate::algorithms::ecod::{CopodParams, EcodParams, FittedTailModel};
@@ -13,7 +13,7 @@ use crate::algorithms::lof::{FittedLof, LofParams};
 use crate::algorithms::mad::{FittedMad, MadParams};
 use crate::algorithms::pca::{FittedPca, PcaParams};
 use crate::algorithms::rcf::{FittedRcf, RcfParams};
-use crate::algorithms::{Detector, Fitted, FittedDetector};
+use crate::algorithms::{Delegating, Detector, Fitted, FittedDetector};
 use crate::catalogue::find_algorithm;
 use crate::error::{DetectionError, Result, invalid};
 
@@ -126,7 +126,7 @@ pub enum FittedSingle {
     Rcf(Box<FittedRcf>),
 }
 
-impl FittedSingle {
+impl Delegating for FittedSingle {
     fn inner(&self) -> &dyn FittedDetector {
         match self {
             Self::Iforest(m) => m,
@@ -138,19 +138,5 @@ impl FittedSingle {
             Self::Mad(m) => m,
             Self::Rcf(m) => m.as_ref(),
         }
-    }
-}
-
-impl FittedDetector for FittedSingle {
-    fn n_features(&self) -> usize {
-        self.inner().n_features()
-    }
-
-    fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
-        self.inner().score(data)
-    }
-
-    fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
-        self.inner().contributions(row)
     }
 }

@@ -4,13 +4,13 @@
 
 use std::fmt;
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::ArrayView2;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::algorithms::{Detector, Fitted, FittedDetector};
+use crate::algorithms::{Delegating, Detector, Fitted, FittedDetector};
 pub use crate::catalogue::{ALGORITHMS, AlgorithmInfo, find_algorithm};
 use crate::detectors::{FittedSingle, SingleParams};
 use crate::ensemble::{EnsembleParams, FittedEnsemble};
@@ -104,26 +104,12 @@ pub enum FittedModel {
     Ensemble(FittedEnsemble),
 }
 
-impl FittedModel {
+impl Delegating for FittedModel {
     fn inner(&self) -> &dyn FittedDetector {
         match self {
             Self::Single(m) => m.as_ref(),
             Self::Ensemble(m) => m,
         }
-    }
-}
-
-impl FittedDetector for FittedModel {
-    fn n_features(&self) -> usize {
-        self.inner().n_features()
-    }
-
-    fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
-        self.inner().score(data)
-    }
-
-    fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
-        self.inner().contributions(row)
     }
 }
 

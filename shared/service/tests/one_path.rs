@@ -133,10 +133,8 @@ async fn wait_for_job(app: &axum::Router, id: &str) -> Value {
     panic!("job {id} did not finish");
 }
 
-#[tokio::test]
-async fn every_door_scores_shuffled_columns_and_extra_text_alike() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = service(dir.path());
+/// A knn model fitted on [`training_csv`] through `POST /api/v1/models`; its id.
+async fn knn_model(svc: &Service) -> String {
     let (status, created) = call(
         &svc.app,
         "POST",
@@ -146,8 +144,15 @@ async fn every_door_scores_shuffled_columns_and_extra_text_alike() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["features"], json!(["a", "b", "c"]));
+    created["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_door_scores_shuffled_columns_and_extra_text_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let id = knn_model(&svc).await;
     let predict = format!("/api/v1/models/{id}/predict");
 
     // The reference: rows in the trained order, as JSON arrays.
@@ -868,16 +873,7 @@ async fn through_doors(
 async fn the_contract_holds_on_every_door() {
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path());
-    let (status, created) = call(
-        &svc.app,
-        "POST",
-        "/api/v1/models?algorithm=knn",
-        "text/csv",
-        training_csv(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = knn_model(&svc).await;
     // Semicolons, shuffled columns, a text column, a gap in row 1, an outlier in row 3.
     let gappy = "c;host;a;b\n0.5;web-0;3;12\n1;web-1;;80\n0;web-2;1;11\n0.5;web-3;40;10\n";
     let filled_median = "c;host;a;b\n0.5;web-0;3;12\n1;web-1;3;80\n0;web-2;1;11\n0.5;web-3;40;10\n";

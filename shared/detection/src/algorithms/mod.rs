@@ -51,6 +51,27 @@ pub trait FittedDetector {
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64>;
 }
 
+/// A type that holds one of several fitted detectors and answers as the one it holds
+/// (the enums over algorithms).
+pub(crate) trait Delegating {
+    /// The detector held.
+    fn inner(&self) -> &dyn FittedDetector;
+}
+
+impl<T: Delegating> FittedDetector for T {
+    fn n_features(&self) -> usize {
+        self.inner().n_features()
+    }
+
+    fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
+        self.inner().score(data)
+    }
+
+    fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
+        self.inner().contributions(row)
+    }
+}
+
 /// Scores every row in parallel (rayon; one thread when the pool has one). Rows are
 /// handed over as contiguous slices, in chunks large enough that scheduling costs nothing
 /// next to cheap per-row scores, and small enough to balance expensive ones.
