@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::counters::Door;
-use crate::formats::{Format, MissingPolicy, ReadOptions};
+use crate::formats::{Format, ReadOptions};
 use crate::scoring::{self, ScoringError};
 use crate::storage::{ObjectStore, StoreError};
 
@@ -594,12 +594,7 @@ pub(crate) fn job_format(name: Option<&str>, key: &str) -> Result<Option<Format>
 /// How a job reads its input: the spec's format, columns, missing-value policy and kept
 /// columns, or what is wrong with them in the words of its fields.
 pub(crate) fn job_read_options(spec: &JobSpec) -> Result<ReadOptions, String> {
-    let missing = match spec.missing.as_deref() {
-        None => MissingPolicy::Error,
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("`missing` must be error, drop, mean or median, got `{text}`"))?,
-    };
+    let missing = scoring::missing_policy(spec.missing.as_deref())?;
     Ok(ReadOptions {
         format: job_format(spec.format.as_deref(), &spec.object_key)
             .map_err(|e| format!("`format`: {e}"))?,

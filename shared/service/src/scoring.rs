@@ -142,6 +142,17 @@ pub fn read_for_fit(bytes: &[u8], options: &ReadOptions) -> Result<Table, Scorin
     Ok(read_table(bytes, options)?)
 }
 
+/// The missing-value policy a request field or job spec names (`None`: `error`), or the
+/// message naming the `missing` field.
+pub fn missing_policy(text: Option<&str>) -> Result<crate::formats::MissingPolicy, String> {
+    match text {
+        None => Ok(crate::formats::MissingPolicy::Error),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("`missing` must be error, drop, mean or median, got `{text}`")),
+    }
+}
+
 /// Read options for scoring with `model`: its trained columns, by name (or by position
 /// for unnamed columns); other columns are left alone; `mean`/`median` fill gaps with
 /// the model's training statistics.

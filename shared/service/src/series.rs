@@ -16,7 +16,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use crate::formats::{Cell, Format, FormatError, check_unique_names, column_index, read_raw};
+use crate::formats::{
+    Cell, Format, FormatError, cell_text, check_unique_names, column_index, read_raw,
+};
 
 /// Options for [`read_series`].
 #[derive(Debug, Clone)]
@@ -101,18 +103,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         });
     }
     None
-}
-
-fn cell_text(cell: &Cell) -> Option<String> {
-    match cell {
-        Cell::Missing => None,
-        Cell::Text(t) => Some(t.clone()),
-        Cell::Number(v) => Some(if v.fract() == 0.0 && v.abs() < 1e15 {
-            format!("{}", *v as i64)
-        } else {
-            v.to_string()
-        }),
-    }
 }
 
 /// Reads `bytes` into series following `options`.

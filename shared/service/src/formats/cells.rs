@@ -32,3 +32,17 @@ pub(crate) fn text_cell(field: &str) -> Cell {
 pub(super) fn default_names(n: usize) -> Vec<String> {
     (0..n).map(|j| format!("f{j}")).collect()
 }
+
+/// A cell as text (`None` when missing): numbers that are whole print without a fraction,
+/// so a timestamp, id or host read as a number comes back as written.
+pub(crate) fn cell_text(cell: &Cell) -> Option<String> {
+    match cell {
+        Cell::Missing => None,
+        Cell::Text(t) => Some(t.clone()),
+        Cell::Number(v) => Some(if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{}", *v as i64)
+        } else {
+            v.to_string()
+        }),
+    }
+}

@@ -26,7 +26,7 @@ mod table;
 
 use serde_json::Value;
 
-pub(crate) use cells::{Cell, RawTable};
+pub(crate) use cells::{Cell, RawTable, cell_text};
 pub use csv::sniff_delimiter;
 pub use error::FormatError;
 pub use options::{Format, MissingPolicy, RESULT_FIELDS, ReadOptions, TrainingFill};

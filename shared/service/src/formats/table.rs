@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use ndarray::Array2;
 
 use super::MAX_MAGNITUDE;
-use super::cells::{Cell, RawTable, default_names};
+use super::cells::{Cell, RawTable, cell_text, default_names};
 use super::error::FormatError;
 use super::options::{MissingPolicy, ReadOptions};
 
@@ -36,16 +36,6 @@ pub struct KeptColumn {
     pub name: String,
     /// One value per input row (`""` where missing).
     pub values: Vec<String>,
-}
-
-/// A cell as the text a result shows (integers without a fraction).
-fn cell_text(cell: Cell) -> String {
-    match cell {
-        Cell::Missing => String::new(),
-        Cell::Text(t) => t,
-        Cell::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
-        Cell::Number(v) => v.to_string(),
-    }
 }
 
 pub(super) fn table_from_raw(raw: RawTable, options: &ReadOptions) -> Result<Table, FormatError> {
@@ -201,7 +191,7 @@ impl TableBuilder {
         let i = self.input_rows;
         self.input_rows += 1;
         for (j, column) in &mut self.kept {
-            column.values.push(cell_text(cell(*j)));
+            column.values.push(cell_text(&cell(*j)).unwrap_or_default());
         }
         let start = self.values.len();
         let kept = self.source_rows.len();

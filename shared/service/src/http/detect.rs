@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::formats::MissingPolicy;
 use crate::scoring;
 use axum::Json;
 use axum::body::Bytes;
@@ -342,14 +341,8 @@ fn check_rows(rows: usize, limits: Limits) -> Result<(), AppError> {
 
 /// Read options from the request's `columns`, `ignore_columns` and `missing`.
 fn read_options(request: &DetectRequest) -> Result<ReadOptions, AppError> {
-    let missing = match request.missing.as_deref() {
-        None => MissingPolicy::Error,
-        Some(text) => text.parse::<MissingPolicy>().map_err(|_| {
-            AppError::bad_request(format!(
-                "`missing` must be error, drop, mean or median, got `{text}`"
-            ))
-        })?,
-    };
+    let missing =
+        scoring::missing_policy(request.missing.as_deref()).map_err(AppError::bad_request)?;
     Ok(ReadOptions {
         columns: request.columns.clone(),
         ignore_columns: request.ignore_columns.clone().unwrap_or_default(),
