@@ -39,6 +39,18 @@ pub enum DetectionError {
         /// The offending value, as text.
         value: String,
     },
+    /// A value so large that the detector's arithmetic would overflow.
+    #[error(
+        "row {row}, column {column}: value {value} is beyond ±1e100, where the arithmetic would overflow; rescale the values (e.g. divide them by a power of ten)"
+    )]
+    TooLarge {
+        /// Zero-based row index.
+        row: usize,
+        /// Zero-based column index.
+        column: usize,
+        /// The offending value.
+        value: f64,
+    },
     /// Scoring data does not have the model's number of features.
     #[error("the model was trained on {expected} features but the data has {got}")]
     FeatureMismatch {

@@ -41,6 +41,11 @@ pub use algorithms::{Detector, Fitted, FittedDetector};
 pub use cost::{Budget, Cost, OverBudget};
 pub use detectors::{FittedSingle, SingleParams};
 pub use error::{DetectionError, Result};
+
+/// The largest magnitude accepted: squares and products of values up to this bound, summed
+/// over any number of columns or points a request can have, stay far from `f64::MAX`
+/// (~1.8e308).
+pub const MAX_MAGNITUDE: f64 = 1e100;
 pub use model::{
     Detection, Explanation, FeatureContribution, Model, ScoreOptions, Threshold, TrainingStats,
 };

@@ -50,7 +50,8 @@ impl S3ObjectStore {
     /// GET of the whole object, or of an HTTP `Range`.
     async fn read(&self, key: &str, range: Option<String>) -> Result<Vec<u8>, StoreError> {
         check_object_key(key)?;
-        let output = self
+        let ranged = range.is_some();
+        let output = match self
             .client
             .get_object()
             .bucket(&self.bucket)
@@ -58,13 +59,24 @@ impl S3ObjectStore {
             .set_range(range)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    StoreError::NotFound(key.to_string())
-                } else {
-                    backend("get", key, aws_sdk_s3::error::DisplayErrorContext(e))
-                }
-            })?;
+        {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(StoreError::NotFound(key.to_string()));
+            }
+            // 416: the range starts at or past the object's end (an empty object): no
+            // bytes, as the trait promises for a range clamped to the object's size.
+            Err(e) if ranged && e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(backend(
+                    "get",
+                    key,
+                    aws_sdk_s3::error::DisplayErrorContext(e),
+                ));
+            }
+        };
         let data = output
             .body
             .collect()

@@ -606,6 +606,30 @@ pub(crate) fn job_read_options(spec: &JobSpec) -> Result<ReadOptions, String> {
     })
 }
 
+/// Checks a job spec before it is queued, so a mistake is answered at once in the words
+/// of its fields, not found by the worker later: a stored model's job takes no fitting
+/// fields (they would be ignored), an algorithm's parameters must suit it.
+pub fn check_spec(spec: &JobSpec) -> Result<(), ScoringError> {
+    if spec.model_id.is_some() {
+        let fitting = [
+            ("algorithm", spec.algorithm.is_some()),
+            ("parameters", spec.parameters.is_some()),
+            ("columns", spec.columns.is_some()),
+            ("ignore_columns", spec.ignore_columns.is_some()),
+        ];
+        if let Some((field, _)) = fitting.iter().find(|(_, given)| *given) {
+            return Err(ScoringError::Spec(format!(
+                "`{field}` is not used with `model_id` (the model was fitted with its own); leave it out"
+            )));
+        }
+    } else {
+        scoring::algorithm_params(spec.algorithm.as_deref(), spec.parameters.clone())?;
+    }
+    job_threshold(spec).map_err(|e| ScoringError::Spec(job_reason(e)))?;
+    job_read_options(spec).map_err(ScoringError::Spec)?;
+    Ok(())
+}
+
 /// The threshold rule a job spec asks for (the one policy: both is an error).
 pub(crate) fn job_threshold(spec: &JobSpec) -> Result<Threshold, ScoringError> {
     scoring::threshold_rule(spec.contamination, spec.threshold.map(Threshold::Score))

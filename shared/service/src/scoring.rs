@@ -62,6 +62,9 @@ pub enum ScoringError {
     /// Both a contamination and a threshold were given.
     #[error("give either a contamination or a threshold, not both")]
     ThresholdConflict,
+    /// A request or job spec whose fields do not go together (the message names them).
+    #[error("{0}")]
+    Spec(String),
     /// A threshold that is neither `auto` nor a number.
     #[error("the threshold must be `auto` or a number, got `{0}`")]
     BadThreshold(String),

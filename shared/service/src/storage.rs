@@ -92,12 +92,15 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Checks a key named through the API: non-empty segments of `[A-Za-z0-9._=-]`, no segment starting with `.`.
+/// Checks a key named through the API: non-empty segments of at most 200 of
+/// `[A-Za-z0-9._=-]` (under a file name's 255 on the local store, with room for the
+/// temporary file's suffix), none starting with `.`.
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
     let ok = !key.is_empty()
         && key.len() <= 512
         && key.split('/').all(|seg| {
             !seg.is_empty()
+                && seg.len() <= 200
                 && !seg.starts_with('.')
                 && seg
                     .chars()
@@ -151,10 +154,16 @@ impl LocalObjectStore {
 
 fn backend(action: &'static str, key: &str) -> impl FnOnce(std::io::Error) -> StoreError {
     let key = key.to_string();
-    move |e| StoreError::Backend {
-        action,
-        key,
-        message: e.to_string(),
+    move |e| {
+        // A key the file system cannot name (too long) is the caller's, not an outage.
+        if e.kind() == std::io::ErrorKind::InvalidFilename {
+            return StoreError::InvalidKey(key);
+        }
+        StoreError::Backend {
+            action,
+            key,
+            message: e.to_string(),
+        }
     }
 }
 

@@ -228,11 +228,23 @@ impl SeriesMethod {
                 format!("must be at least 2 points, got {p}"),
             ));
         }
-        if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(DetectionError::NonFinite {
-                row: i,
-                column: 0,
-                value: v.to_string(),
+        if let Some((i, &v)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && v.abs() <= crate::MAX_MAGNITUDE))
+        {
+            return Err(if v.is_finite() {
+                DetectionError::TooLarge {
+                    row: i,
+                    column: 0,
+                    value: v,
+                }
+            } else {
+                DetectionError::NonFinite {
+                    row: i,
+                    column: 0,
+                    value: v.to_string(),
+                }
             });
         }
         let min = self.min_points();
@@ -296,6 +308,14 @@ mod tests {
             .detect(&[1.0, f64::NAN, 2.0], SeriesSettings::default())
             .unwrap_err();
         assert!(matches!(err, DetectionError::NonFinite { row: 1, .. }));
+        let err = SeriesMethod::from_name("changepoint", None)
+            .unwrap()
+            .detect(&[1.0, -1.7e293, 2.0, 3.0], SeriesSettings::default())
+            .unwrap_err();
+        assert!(
+            matches!(err, DetectionError::TooLarge { row: 1, .. }),
+            "{err}"
+        );
         let err = SeriesMethod::from_name("arima", None)
             .unwrap_err()
             .to_string();

@@ -33,9 +33,7 @@ pub use options::{Format, MissingPolicy, RESULT_FIELDS, ReadOptions, TrainingFil
 pub use table::{KeptColumn, Table};
 pub(crate) use table::{check_unique_names, column_index};
 
-/// The largest magnitude accepted: squares and products of values up to this bound, summed
-/// over any number of columns a request can have, stay far from `f64::MAX` (~1.8e308).
-pub const MAX_MAGNITUDE: f64 = 1e100;
+pub use pynomaly_detection::MAX_MAGNITUDE;
 
 /// Reads `bytes` into a numeric [`Table`] following `options`.
 pub fn read_table(bytes: &[u8], options: &ReadOptions) -> Result<Table, FormatError> {

@@ -16,6 +16,7 @@ use pynomaly_detection::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::doors::RowsDoor;
 use super::error::Problem;
 use super::{AppError, AppState, Limits};
 use crate::formats::{Format, ReadOptions, Table, read_table, table_from_json_rows};
@@ -26,6 +27,30 @@ use crate::formats::{Format, ReadOptions, Table, read_table, table_from_json_row
 pub(super) enum ThresholdValue {
     Number(f64),
     Text(String),
+}
+
+/// A count or seed: JSON Schema calls `63.0` an integer, and so does this (serde's own
+/// integers refuse it).
+fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    number
+        .as_u64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(f))
+                .map(|f| f as u64)
+        })
+        .and_then(|whole| T::try_from(whole).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number from 0, got {number}")))
 }
 
 /// Body of detect / ensemble / explain / predict / model creation.
@@ -50,7 +75,9 @@ pub(super) struct DetectRequest {
     pub contamination: Option<f64>,
     pub threshold: Option<ThresholdValue>,
     pub explain: Option<bool>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub top_features: Option<usize>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub seed: Option<u64>,
     pub columns: Option<Vec<String>>,
     pub ignore_columns: Option<Vec<String>>,
@@ -63,6 +90,34 @@ pub(super) struct DetectRequest {
     pub name: Option<String>,
     /// With `name` taken: store a new version under it instead of answering 409.
     pub new_version: Option<bool>,
+}
+
+impl DetectRequest {
+    /// The fields the request sets.
+    pub(super) fn given(&self) -> Vec<&'static str> {
+        let set = [
+            ("algorithm", self.algorithm.is_some()),
+            ("algorithms", self.algorithms.is_some()),
+            ("combination", self.combination.is_some()),
+            ("data", self.data.is_some()),
+            ("records", self.records.is_some()),
+            ("parameters", self.parameters.is_some()),
+            ("contamination", self.contamination.is_some()),
+            ("threshold", self.threshold.is_some()),
+            ("explain", self.explain.is_some()),
+            ("top_features", self.top_features.is_some()),
+            ("seed", self.seed.is_some()),
+            ("columns", self.columns.is_some()),
+            ("ignore_columns", self.ignore_columns.is_some()),
+            ("keep", self.keep.is_some()),
+            ("missing", self.missing.is_some()),
+            ("name", self.name.is_some()),
+            ("new_version", self.new_version.is_some()),
+        ];
+        set.into_iter()
+            .filter_map(|(name, given)| given.then_some(name))
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -156,6 +211,19 @@ impl DetectResponse {
     }
 }
 
+/// A JSON object body as `T`. An array is refused although serde would read a struct
+/// from one (fields by position): the API's bodies are objects with named fields.
+pub(super) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return Err(AppError::bad_request(
+            "the JSON body is an array; send an object with named fields",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))
+}
+
 /// Turns a body-extraction failure into a problem (413 for an oversize body).
 pub(super) fn body(body: Result<Bytes, BytesRejection>, limits: Limits) -> Result<Bytes, AppError> {
     body.map_err(|rejection| {
@@ -182,24 +250,6 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Query parameters a CSV body may come with (the JSON body's fields of the same names).
-const QUERY_PARAMETERS: &[&str] = &[
-    "algorithm",
-    "parameters",
-    "contamination",
-    "threshold",
-    "explain",
-    "top_features",
-    "seed",
-    "columns",
-    "ignore_columns",
-    "missing",
-    "keep",
-    "name",
-    "new_version",
-    "delimiter",
-];
-
 /// Parses a JSON request body, or a CSV body with the options in the query string, into
 /// the request and its table: for `model` to score when given (its trained columns, by
 /// name), else to fit on.
@@ -209,6 +259,7 @@ pub(super) fn parse_request(
     bytes: &[u8],
     limits: Limits,
     model: Option<&Model>,
+    door: RowsDoor,
 ) -> Result<(DetectRequest, Table), AppError> {
     match content_type(headers).as_str() {
         "application/json" | "" => {
@@ -217,13 +268,13 @@ pub(super) fn parse_request(
                     "query parameter `{name}` is not read with a JSON body; put it in the body as a field"
                 )));
             }
-            let request: DetectRequest = serde_json::from_slice(bytes)
-                .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+            let request: DetectRequest = json_object(bytes)?;
+            door.check(&request)?;
             let table = request_table(&request, limits, model)?;
             Ok((request, table))
         }
         kind @ ("text/csv" | "application/csv" | "application/x-ndjson" | "application/ndjson") => {
-            let request = request_from_query(query)?;
+            let request = request_from_query(query, door)?;
             let format = if kind.ends_with("ndjson") {
                 Format::Ndjson
             } else {
@@ -265,14 +316,16 @@ fn sorted_keys(query: &HashMap<String, String>) -> Vec<&str> {
     keys
 }
 
-fn request_from_query(query: &HashMap<String, String>) -> Result<DetectRequest, AppError> {
-    if let Some(unknown) = sorted_keys(query)
-        .into_iter()
-        .find(|k| !QUERY_PARAMETERS.contains(k))
-    {
+fn request_from_query(
+    query: &HashMap<String, String>,
+    door: RowsDoor,
+) -> Result<DetectRequest, AppError> {
+    let known = door.query_parameters();
+    if let Some(unknown) = sorted_keys(query).into_iter().find(|k| !known.contains(k)) {
         return Err(AppError::bad_request(format!(
-            "unknown query parameter `{unknown}`; known parameters are: {}",
-            QUERY_PARAMETERS.join(", ")
+            "query parameter `{unknown}` is not read by {}; it reads: {}",
+            door.path(),
+            known.join(", ")
         )));
     }
     let number = |key: &str| -> Result<Option<f64>, AppError> {
@@ -429,16 +482,16 @@ async fn run_detect(
     headers: HeaderMap,
     query: HashMap<String, String>,
     raw: Result<Bytes, BytesRejection>,
-    mode: Mode,
+    door: RowsDoor,
 ) -> Result<Json<DetectResponse>, AppError> {
     let started = Instant::now();
     let bytes = body(raw, state.limits)?;
-    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, None)?;
-    let params = match mode {
-        Mode::Ensemble => ensemble_params(&request)?,
+    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, None, door)?;
+    let params = match door {
+        RowsDoor::Ensemble => ensemble_params(&request)?,
         _ => scoring::algorithm_params(request.algorithm.as_deref(), request.parameters.clone())?,
     };
-    let options = score_options(&request, matches!(mode, Mode::Explain))?;
+    let options = score_options(&request, door == RowsDoor::Explain)?;
     let seed = request.seed.unwrap_or(scoring::DEFAULT_SEED);
     let budget = state.limits.budget;
     let response = blocking(&state, move || {
@@ -455,13 +508,6 @@ async fn run_detect(
         .metrics
         .scored(response.total_samples, response.anomalies_detected);
     Ok(Json(response))
-}
-
-#[derive(Clone, Copy)]
-enum Mode {
-    Detect,
-    Ensemble,
-    Explain,
 }
 
 fn ensemble_params(request: &DetectRequest) -> Result<AlgorithmParams, AppError> {
@@ -490,7 +536,7 @@ pub(super) async fn detect(
     Query(query): Query<HashMap<String, String>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DetectResponse>, AppError> {
-    run_detect(state, headers, query, raw, Mode::Detect).await
+    run_detect(state, headers, query, raw, RowsDoor::Detect).await
 }
 
 /// Like detect, over several algorithms (`algorithms`, `combination`).
@@ -503,7 +549,7 @@ pub(super) async fn ensemble(
     Query(query): Query<HashMap<String, String>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DetectResponse>, AppError> {
-    run_detect(state, headers, query, raw, Mode::Ensemble).await
+    run_detect(state, headers, query, raw, RowsDoor::Ensemble).await
 }
 
 /// Like detect, with explanations on by default.
@@ -516,7 +562,7 @@ pub(super) async fn explain(
     Query(query): Query<HashMap<String, String>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DetectResponse>, AppError> {
-    run_detect(state, headers, query, raw, Mode::Explain).await
+    run_detect(state, headers, query, raw, RowsDoor::Explain).await
 }
 
 /// The process is alive.
@@ -581,8 +627,10 @@ pub(super) struct SeriesRequest {
     /// Optional timestamps, echoed back.
     #[schema(value_type = Option<Vec<String>>)]
     timestamps: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "whole_number")]
     period: Option<usize>,
     sensitivity: Option<f64>,
+    #[serde(default, deserialize_with = "whole_number")]
     cooldown: Option<usize>,
 }
 
@@ -596,14 +644,13 @@ pub(super) async fn timeseries(
 ) -> Result<Json<Value>, AppError> {
     let started = Instant::now();
     let bytes = body(raw, state.limits)?;
-    let request: SeriesRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+    let request: SeriesRequest = json_object(&bytes)?;
     check_rows(request.values.len(), state.limits)?;
     if let Some(ts) = &request.timestamps
         && ts.len() != request.values.len()
     {
-        return Err(AppError::bad_request(format!(
-            "{} timestamps for {} values",
+        return Err(AppError::unprocessable(format!(
+            "{} `timestamps` for {} `values`: give one per value",
             ts.len(),
             request.values.len()
         )));

@@ -135,8 +135,10 @@ impl IntoResponse for AppError {
 impl From<DetectionError> for AppError {
     fn from(e: DetectionError) -> Self {
         match e {
+            // Which parameters exist, and their ranges, depend on the algorithm: a
+            // well-formed request with the wrong ones is unprocessable, not malformed.
             DetectionError::InvalidParameter { .. } | DetectionError::UnknownAlgorithm { .. } => {
-                Self::bad_request(e.to_string())
+                Self::unprocessable(e.to_string())
             }
             DetectionError::Internal { .. } => Self::internal(e.to_string()),
             _ => Self::unprocessable(e.to_string()),
@@ -193,6 +195,7 @@ impl From<ScoringError> for AppError {
                 "`threshold` must be \"auto\" or a number, got \"{t}\""
             )),
             ScoringError::OverBudget { .. } => Self::too_large(e.to_string()),
+            ScoringError::Spec(detail) => Self::bad_request(detail),
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::detect::json_object;
 use super::error::Problem;
 use super::{AppError, AppState, Tenant};
 use crate::jobs::{Job, JobMessage, JobSpec, JobState, QueueMessage};
@@ -35,7 +36,7 @@ pub(super) struct UploadRequest {
 }
 
 /// Where to `PUT` an input too large for one request.
-#[utoipa::path(post, path = "/api/v1/uploads", tag = "jobs", request_body(content = UploadRequest, description = "optional"), responses((status = 201, description = "object_key and upload_url")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "jobs", request_body(content = Option<UploadRequest>, description = "optional"), responses((status = 201, description = "object_key and upload_url")), security(("api_key" = [])))]
 pub(super) async fn create_upload(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
@@ -43,11 +44,11 @@ pub(super) async fn create_upload(
 ) -> Result<impl IntoResponse, AppError> {
     let bytes =
         raw.map_err(|e| AppError::bad_request(format!("cannot read the request body: {e}")))?;
+    // The body is optional: none, `null` or `{}` all ask for a CSV upload.
     let request: UploadRequest = if bytes.is_empty() {
         UploadRequest::default()
     } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?
+        json_object::<Option<UploadRequest>>(&bytes)?.unwrap_or_default()
     };
     let extension = request
         .filename
@@ -98,8 +99,16 @@ pub(super) async fn put_upload(
             AppError::bad_request(format!("cannot read the upload: {rejection}"))
         }
     })?;
-    validate_key(&name)
-        .map_err(|_| AppError::bad_request(format!("invalid upload name `{name}`")))?;
+    validate_key(&name).map_err(|_| {
+        AppError::bad_request(format!(
+            "invalid upload name `{name}`: use the `api_upload_url` POST /api/v1/uploads returned"
+        ))
+    })?;
+    if bytes.is_empty() {
+        return Err(AppError::unprocessable(
+            "the upload is empty: PUT the file's bytes as the body",
+        ));
+    }
     let object_key = format!("uploads/{name}");
     let size = bytes.len();
     // Handed over without a copy (the body's buffer becomes the object's).
@@ -123,33 +132,26 @@ pub(super) async fn create_job(
 ) -> Result<impl IntoResponse, AppError> {
     let config = jobs(&state)?;
     let bytes = super::detect::body(raw, state.limits)?;
-    let spec: JobSpec = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::bad_request(format!("malformed JSON body: {e}")))?;
+    let spec: JobSpec = json_object(&bytes)?;
     if !spec.object_key.starts_with("uploads/") || validate_key(&spec.object_key).is_err() {
         return Err(AppError::bad_request(format!(
             "`object_key` must be a key returned by POST /api/v1/uploads, got `{}`",
             spec.object_key
         )));
     }
-    match (&spec.model_id, &spec.algorithm) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::bad_request(
-                "give either `model_id` or `algorithm`, not both",
-            ));
-        }
-        (None, Some(a)) => {
-            pynomaly_detection::AlgorithmParams::from_name(a, spec.parameters.clone())?;
-        }
-        _ => {}
-    }
-    crate::jobs::job_threshold(&spec)?;
-    crate::jobs::job_read_options(&spec).map_err(AppError::bad_request)?;
+    crate::jobs::check_spec(&spec)?;
+    // Its first byte tells it exists (the whole object may be gigabytes); an outage is
+    // a 503, not "no such upload".
     let input = format!("tenants/{}/{}", tenant.0, spec.object_key);
-    if state.store.get(&input).await.is_err() {
-        return Err(AppError::unprocessable(format!(
-            "no uploaded object `{}`",
-            spec.object_key
-        )));
+    match state.store.get_range(&input, 0..1).await {
+        Ok(_) => {}
+        Err(crate::storage::StoreError::NotFound(_)) => {
+            return Err(AppError::unprocessable(format!(
+                "no uploaded object `{}`: PUT it to the `api_upload_url` POST /api/v1/uploads returned",
+                spec.object_key
+            )));
+        }
+        Err(e) => return Err(e.into()),
     }
     let job = Job::queued(&tenant.0, &uuid::Uuid::new_v4().to_string(), spec);
     config.metadata.insert_job(&job).await?;
@@ -187,6 +189,7 @@ async fn load_job(state: &AppState, tenant: &Tenant, id: &str) -> Result<Job, Ap
 
 /// Paging of `GET /api/v1/jobs`.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct JobListQuery {
     /// Most jobs in one page (1-500, default 50).
@@ -225,7 +228,7 @@ pub(super) async fn list_jobs(
         Some(after) => match all.iter().position(|j| &j.id == after) {
             Some(at) => at + 1,
             None => {
-                return Err(AppError::bad_request(format!(
+                return Err(AppError::unprocessable(format!(
                     "query parameter `after`: no job `{after}` (use the `next` of the previous page)"
                 )));
             }
@@ -253,6 +256,7 @@ pub(super) async fn show_job(
 
 /// Paging of a job's results.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ResultsQuery {
     /// Result rows to skip.

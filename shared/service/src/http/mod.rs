@@ -7,6 +7,7 @@
 //! models are scoped to the key's tenant, so another tenant's id is a 404.
 
 mod detect;
+mod doors;
 mod error;
 mod jobs;
 mod metrics;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::detect::DetectRequest;
 use super::detect::{DetectResponse, blocking, body, parse_request, score_options};
+use super::doors::RowsDoor;
 use super::error::Problem;
 use super::{AppError, AppState, Tenant};
 use crate::models::{ModelRepository, ModelSummary, OnNameTaken};
@@ -63,7 +64,14 @@ pub(super) async fn create(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, AppError> {
     let bytes = body(raw, state.limits)?;
-    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, None)?;
+    let (request, table) = parse_request(
+        &headers,
+        &query,
+        &bytes,
+        state.limits,
+        None,
+        RowsDoor::CreateModel,
+    )?;
     let params =
         scoring::algorithm_params(request.algorithm.as_deref(), request.parameters.clone())?;
     let seed = request.seed.unwrap_or(scoring::DEFAULT_SEED);
@@ -144,7 +152,14 @@ pub(super) async fn predict(
     let model = load(&state, &tenant, &id).await?;
     let bytes = body(raw, state.limits)?;
     // The model's trained columns, by name in any order; other columns are left alone.
-    let (request, table) = parse_request(&headers, &query, &bytes, state.limits, Some(&model))?;
+    let (request, table) = parse_request(
+        &headers,
+        &query,
+        &bytes,
+        state.limits,
+        Some(&model),
+        RowsDoor::Predict,
+    )?;
     let options = score_options(&request, false)?;
     let response = blocking(&state, move || {
         let detection = scoring::score(&model, &table, options)?;
