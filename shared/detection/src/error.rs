@@ -41,7 +41,7 @@ pub enum DetectionError {
     },
     /// A value so large that the detector's arithmetic would overflow.
     #[error(
-        "row {row}, column {column}: value {value} is beyond ±1e100, where the arithmetic would overflow; rescale the values (e.g. divide them by a power of ten)"
+        "row {row}, column {column}: value {value:e} is beyond ±1e100, where the arithmetic would overflow; rescale the values (e.g. divide them by a power of ten)"
     )]
     TooLarge {
         /// Zero-based row index.

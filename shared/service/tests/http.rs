@@ -290,6 +290,60 @@ async fn error_paths() {
             StatusCode::BAD_REQUEST,
             "malformed JSON",
         ),
+        // A field another endpoint reads is refused, not ignored (an ensemble's members
+        // sent to /detect scored with iforest).
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            json!({"data": [[1], [2], [3]], "algorithms": ["lof", "knn"]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "field `algorithms` is not read by /api/v1/detect",
+        ),
+        (
+            "POST",
+            "/api/v1/models",
+            "application/json",
+            json!({"data": [[1], [2], [3]], "contamination": 0.1}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "field `contamination` is not read by /api/v1/models",
+        ),
+        (
+            "POST",
+            "/api/v1/detect?name=web",
+            "text/csv",
+            "a\n1\n2\n3\n".into(),
+            StatusCode::BAD_REQUEST,
+            "query parameter `name` is not read by /api/v1/detect",
+        ),
+        // serde reads a struct from an array by position; the API's bodies are objects.
+        (
+            "POST",
+            "/api/v1/detect",
+            "application/json",
+            "[null, null, null, [[1], [2], [3]]]".into(),
+            StatusCode::BAD_REQUEST,
+            "the JSON body is an array",
+        ),
+        // JSON Schema's integers include 63.0.
+        (
+            "POST",
+            "/api/v1/timeseries/detect",
+            "application/json",
+            json!({"method": "rolling-z", "values": [1.0, 2.0], "cooldown": 63.5}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "expected a whole number from 0, got 63.5",
+        ),
+        // Changepoint's posterior panicked on values whose squares overflow (a 500).
+        (
+            "POST",
+            "/api/v1/timeseries/detect",
+            "application/json",
+            json!({"method": "changepoint", "cooldown": 927568.0, "values": [1.0, -1.68e293, 2.0, 3.0]})
+                .to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "row 1, column 0: value -1.68e293 is beyond ±1e100",
+        ),
         (
             "POST",
             "/api/v1/detect",
@@ -360,7 +414,7 @@ async fn error_paths() {
             "application/json",
             json!({"algorithm": "knn", "parameters": {"n_neighbors": 0}, "data": [[1]]})
                 .to_string(),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "n_neighbors",
         ),
         (
@@ -376,7 +430,7 @@ async fn error_paths() {
             "/api/v1/detect",
             "application/json",
             json!({"data": [[1]], "contamination": 0.9}).to_string(),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "contamination",
         ),
         (

@@ -135,11 +135,11 @@ impl IntoResponse for AppError {
 impl From<DetectionError> for AppError {
     fn from(e: DetectionError) -> Self {
         match e {
-            // Which parameters exist, and their ranges, depend on the algorithm: a
+            // The algorithm's name is one of a list (the OpenAPI document's enum) ...
+            DetectionError::UnknownAlgorithm { .. } => Self::bad_request(e.to_string()),
+            // ... but which parameters exist, and their ranges, depend on the algorithm: a
             // well-formed request with the wrong ones is unprocessable, not malformed.
-            DetectionError::InvalidParameter { .. } | DetectionError::UnknownAlgorithm { .. } => {
-                Self::unprocessable(e.to_string())
-            }
+            DetectionError::InvalidParameter { .. } => Self::unprocessable(e.to_string()),
             DetectionError::Internal { .. } => Self::internal(e.to_string()),
             _ => Self::unprocessable(e.to_string()),
         }

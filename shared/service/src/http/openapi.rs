@@ -76,6 +76,30 @@ pub fn completed() -> Value {
     if let Some(upload) = doc.pointer_mut("/paths/~1api~1v1~1uploads~1{name}/put/requestBody") {
         upload["required"] = true.into();
     }
+    // What a created job or model is called next with (OpenAPI links).
+    let links = [
+        (
+            "/paths/~1api~1v1~1jobs/post/responses/202",
+            &["show_job", "job_results"][..],
+        ),
+        (
+            "/paths/~1api~1v1~1models/post/responses/201",
+            &["show", "predict", "delete"][..],
+        ),
+    ];
+    for (pointer, operations) in links {
+        if let Some(response) = doc.pointer_mut(pointer) {
+            response["links"] = operations
+                .iter()
+                .map(|op| {
+                    let link =
+                        json!({"operationId": op, "parameters": {"id": "$response.body#/id"}});
+                    (op.to_string(), link)
+                })
+                .collect::<serde_json::Map<String, Value>>()
+                .into();
+        }
+    }
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             constrain_parameters(path, item);
