@@ -84,7 +84,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
             // queued or running are queued again first.
             let services = JobServices {
                 counters: counters.clone(),
-                ..JobServices::new(backend.store.clone(), backend.metadata.clone())
+                ..JobServices::configured(backend.store.clone(), backend.metadata.clone(), &settings)
             };
             match recover_local_jobs(&services, &queue).await {
                 Ok(0) => {}

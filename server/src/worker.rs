@@ -36,7 +36,7 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         let Some(queue) = backend.sqs.clone() else {
             bail!("the worker consumes SQS (PYNOMALY_STORE=aws); in local mode `pynomaly serve` runs jobs itself");
         };
-        let services = JobServices::new(backend.store.clone(), backend.metadata.clone());
+        let services = JobServices::configured(backend.store.clone(), backend.metadata.clone(), &settings);
         tracing::info!(backend = %backend.description, "pynomaly worker started");
         let mut idle = 0;
         let mut receive_failures = 0u32;

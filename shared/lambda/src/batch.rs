@@ -124,7 +124,10 @@ impl BatchFunction {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let (settings, backend) = start().await?;
-    let function = BatchFunction::new(JobServices::new(backend.store, backend.metadata), &settings);
+    let function = BatchFunction::new(
+        JobServices::configured(backend.store, backend.metadata, &settings),
+        &settings,
+    );
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(function.handle(event.payload).await)

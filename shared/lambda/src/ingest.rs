@@ -163,7 +163,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         StoreSettings::Local => None,
     };
     let function = IngestFunction::new(
-        JobServices::new(backend.store, backend.metadata),
+        JobServices::configured(backend.store, backend.metadata, &settings),
         backend.queue,
         IngestConfig {
             tenant: settings.ingest_tenant.clone(),

@@ -58,6 +58,10 @@ pub struct Settings {
     /// `PYNOMALY_CHUNK_BYTES`: size of the parts a large dropped object is scored in (at
     /// least 1 KiB).
     pub chunk_bytes: u64,
+    /// `PYNOMALY_LEASE_SECONDS`: how long a running job is held by its attempt without a
+    /// renewal (renewed every third of it): how soon a dead worker's job is taken over.
+    /// Keep it under the queue's visibility timeout.
+    pub lease_seconds: u64,
 }
 
 /// A setting that cannot be used.
@@ -189,6 +193,12 @@ impl Settings {
                 8 << 20,
                 "a byte count of at least 1024",
             )?,
+            lease_seconds: number(
+                &get,
+                "PYNOMALY_LEASE_SECONDS",
+                crate::jobs::LEASE_SECONDS,
+                "seconds, at least 3",
+            )?,
         };
         settings.check()?;
         Ok(settings)
@@ -230,6 +240,12 @@ impl Settings {
             self.chunk_bytes,
             1024,
             "a byte count of at least 1024",
+        )?;
+        at_least(
+            "PYNOMALY_LEASE_SECONDS",
+            self.lease_seconds,
+            3,
+            "seconds, at least 3",
         )?;
         if self.replicas <= 1 {
             return Ok(());

@@ -384,6 +384,18 @@ impl JobServices {
             counters: Arc::default(),
         }
     }
+
+    /// Services over `store` and `metadata` as `settings` configure them (the lease).
+    pub fn configured(
+        store: Arc<dyn ObjectStore>,
+        metadata: Arc<dyn MetadataStore>,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        Self {
+            lease_seconds: settings.lease_seconds,
+            ..Self::new(store, metadata)
+        }
+    }
 }
 
 /// What [`run_job`] did.
