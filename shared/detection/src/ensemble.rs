@@ -243,6 +243,20 @@ impl FittedEnsemble {
 }
 
 impl FittedDetector for FittedEnsemble {
+    fn check(&self) -> std::result::Result<(), String> {
+        crate::algorithms::same_len("weights", self.weights.len(), self.members.len())?;
+        let features = self.n_features();
+        for member in &self.members {
+            member.model.check()?;
+            crate::algorithms::same_len(
+                "a member's features",
+                member.model.n_features(),
+                features,
+            )?;
+        }
+        Ok(())
+    }
+
     fn n_features(&self) -> usize {
         self.members.first().map_or(0, |m| m.model.n_features())
     }

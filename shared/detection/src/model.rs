@@ -342,6 +342,22 @@ impl Model {
         }
     }
 
+    /// Scores two rows and explains one before a loaded model is trusted: a state that
+    /// passes [`FittedDetector::check`] but still fails (a third party's opaque state)
+    /// is refused at load, not at every request.
+    fn probe(&self) -> std::result::Result<(), String> {
+        let features = self.training.features;
+        let rows = ndarray::Array2::from_shape_fn((2, features), |(r, _)| r as f64);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let scores = self.state.score(rows.view());
+            let contributions = self.state.contributions(rows.row(1));
+            scores.len() == 2 && contributions.len() == features
+        }))
+        .map_err(|_| "scoring it fails".to_string())?
+        .then_some(())
+        .ok_or_else(|| "its scores do not match its rows".to_string())
+    }
+
     /// Reads a model from its envelope. Rejects other formats and newer format versions
     /// with a clear error; loading only parses data (no code runs).
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
@@ -381,6 +397,12 @@ impl Model {
                 "corrupt model: feature counts disagree".into(),
             ));
         }
+        let corrupt = |why: String| DetectionError::ModelFormat(format!("corrupt model: {why}"));
+        model.state.check().map_err(corrupt)?;
+        if model.training.scores.quantiles.is_empty() {
+            return Err(corrupt("no training score distribution".into()));
+        }
+        model.probe().map_err(corrupt)?;
         Ok(model)
     }
 }

@@ -220,7 +220,12 @@ impl RankedColumn {
         let varying = column
             .iter()
             .fold(0u64, |acc, &v| acc | (order_key(v) ^ first));
-        let shift = varying.trailing_zeros();
+        // A constant column varies in no bit: no shift (64 would overflow the shifts below).
+        let shift = if varying == 0 {
+            0
+        } else {
+            varying.trailing_zeros()
+        };
         if varying.leading_zeros() + shift >= 32 && column.len() <= u32::MAX as usize {
             self.mode = Mode::Packed {
                 common: first & !(LOW32 << shift),
@@ -421,6 +426,14 @@ impl FittedDetector for FittedTailModel {
         self.sorted.len()
     }
 
+    fn check(&self) -> std::result::Result<(), String> {
+        super::same_len("skew_sign", self.skew_sign.len(), self.sorted.len())?;
+        if self.sorted.iter().any(|col| col.is_empty()) {
+            return Err("a feature has no training values".into());
+        }
+        Ok(())
+    }
+
     fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
         score_rows(data, |row| {
             row.iter()
@@ -442,6 +455,22 @@ impl FittedDetector for FittedTailModel {
 mod tests {
     use super::*;
     use ndarray::{Array2, array};
+
+    /// A constant column with more decimals than are counted took the packed path with
+    /// a shift of 64 (found by the `csv` fuzz target; a panic in debug builds).
+    #[test]
+    fn a_constant_column_of_long_decimals_is_ranked() {
+        let data = Array2::from_shape_fn(
+            (50, 2),
+            |(i, j)| {
+                if j == 0 { 0.123_456_789_1 } else { i as f64 }
+            },
+        );
+        let fit = EcodParams {}.fit(data.view(), 0).unwrap();
+        let scores = fit.model.score(data.view());
+        assert_eq!(scores.len(), 50);
+        assert!(scores.iter().all(|s| s.is_finite()));
+    }
 
     #[test]
     fn ecod_matches_hand_computed_single_feature() {

@@ -262,6 +262,20 @@ impl Detector for HbosParams {
 }
 
 impl FittedDetector for FittedHbos {
+    fn check(&self) -> std::result::Result<(), String> {
+        for (j, h) in self.histograms.iter().enumerate() {
+            if h.log_density.is_empty() {
+                return Err(format!("histogram {j} has no bins"));
+            }
+            super::same_len(
+                "a histogram's edges",
+                h.edges.len(),
+                h.log_density.len() + 1,
+            )?;
+        }
+        Ok(())
+    }
+
     fn n_features(&self) -> usize {
         self.histograms.len()
     }

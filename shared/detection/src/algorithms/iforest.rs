@@ -405,6 +405,30 @@ impl FittedIsolationForest {
 }
 
 impl FittedDetector for FittedIsolationForest {
+    /// Every internal node splits on a known feature and points to two later nodes of
+    /// its tree (so every descent ends, at a leaf).
+    fn check(&self) -> std::result::Result<(), String> {
+        super::same_len("reference", self.reference.len(), self.n_features)?;
+        for (t, tree) in self.trees.iter().enumerate() {
+            if tree.nodes.is_empty() {
+                return Err(format!("tree {t} has no nodes"));
+            }
+            for (i, node) in tree.nodes.iter().enumerate() {
+                if node.feature == LEAF {
+                    continue;
+                }
+                let left = node.left as usize;
+                if node.feature as usize >= self.n_features
+                    || left <= i
+                    || left + 1 >= tree.nodes.len()
+                {
+                    return Err(format!("tree {t}, node {i} points outside its tree"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn n_features(&self) -> usize {
         self.n_features
     }

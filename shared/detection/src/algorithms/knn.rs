@@ -54,6 +54,16 @@ pub struct FittedKnn {
     method: KnnMethod,
 }
 
+/// A stored neighbour count: at least 1, and no more than the rows that can be neighbours.
+pub(crate) fn check_neighbours(n_neighbors: usize, rows: usize) -> std::result::Result<(), String> {
+    if n_neighbors == 0 || n_neighbors > rows {
+        return Err(format!(
+            "{n_neighbors} neighbours among {rows} training rows"
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_neighbors(n_neighbors: usize) -> Result<()> {
     if !(1..=1000).contains(&n_neighbors) {
         return Err(invalid(
@@ -103,6 +113,10 @@ impl Detector for KnnParams {
 }
 
 impl FittedDetector for FittedKnn {
+    fn check(&self) -> std::result::Result<(), String> {
+        check_neighbours(self.n_neighbors, self.index.len())
+    }
+
     fn n_features(&self) -> usize {
         self.index.n_features()
     }

@@ -120,6 +120,12 @@ impl Detector for LofParams {
 }
 
 impl FittedDetector for FittedLof {
+    fn check(&self) -> std::result::Result<(), String> {
+        super::knn::check_neighbours(self.n_neighbors, self.index.len())?;
+        super::same_len("k_distance", self.k_distance.len(), self.index.len())?;
+        super::same_len("lrd", self.lrd.len(), self.index.len())
+    }
+
     fn n_features(&self) -> usize {
         self.index.n_features()
     }

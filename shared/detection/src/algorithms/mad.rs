@@ -60,6 +60,10 @@ impl Detector for MadParams {
 }
 
 impl FittedDetector for FittedMad {
+    fn check(&self) -> std::result::Result<(), String> {
+        super::same_len("scale", self.scale.len(), self.median.len())
+    }
+
     fn n_features(&self) -> usize {
         self.median.len()
     }

@@ -49,6 +49,20 @@ pub trait FittedDetector {
 
     /// Per-feature contributions to the anomaly of one row (≥ 0, larger = more to blame).
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64>;
+
+    /// Checks that a state read from storage holds together (lengths agree, indices in
+    /// range, trees descend), so scoring it cannot index out of bounds or loop: a stored
+    /// model is input like any other. `Err` says what is inconsistent.
+    fn check(&self) -> std::result::Result<(), String>;
+}
+
+/// `Err` naming `what` unless `got == expected`.
+pub(crate) fn same_len(what: &str, got: usize, expected: usize) -> std::result::Result<(), String> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!("{what} has {got} entries, expected {expected}"))
+    }
 }
 
 /// A type that holds one of several fitted detectors and answers as the one it holds
@@ -69,6 +83,10 @@ impl<T: Delegating> FittedDetector for T {
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
         self.inner().contributions(row)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        self.inner().check()
     }
 }
 

@@ -254,6 +254,13 @@ impl FittedPca {
 }
 
 impl FittedDetector for FittedPca {
+    fn check(&self) -> std::result::Result<(), String> {
+        let d = self.mean.len();
+        super::same_len("scale", self.scale.len(), d)?;
+        super::same_len("a component", self.components.ncols(), d)?;
+        super::same_len("weights", self.weights.len(), self.components.nrows())
+    }
+
     fn n_features(&self) -> usize {
         self.mean.len()
     }

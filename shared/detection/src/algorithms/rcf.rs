@@ -138,6 +138,14 @@ impl FittedRcf {
 }
 
 impl FittedDetector for FittedRcf {
+    /// The forest is rcf3's own state, not ours to walk: [`Model::from_json`]'s probe
+    /// scores it once before it is trusted.
+    ///
+    /// [`Model::from_json`]: crate::Model::from_json
+    fn check(&self) -> std::result::Result<(), String> {
+        super::same_len("reference", self.reference.len(), self.n_features)
+    }
+
     fn n_features(&self) -> usize {
         self.n_features
     }
