@@ -92,6 +92,17 @@ impl ObjectStore for DeadlineStore {
         within(OBJECTS, "put", limit, self.inner.put_with(key, write)).await
     }
 
+    async fn put_stream(
+        &self,
+        key: &str,
+        stream: crate::storage::ObjectStream,
+    ) -> Result<u64, StoreError> {
+        // Paced by the client sending it (the server's body timeout bounds that): the
+        // deadline is a whole upload's worth.
+        let limit = self.deadlines.for_bytes(1 << 30);
+        within(OBJECTS, "put", limit, self.inner.put_stream(key, stream)).await
+    }
+
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         let limit = self.deadlines.for_bytes(64 << 20);
         within(OBJECTS, "get", limit, self.inner.get(key)).await

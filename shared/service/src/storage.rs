@@ -48,6 +48,10 @@ impl StoreError {
 /// Writes an object's bytes, for [`ObjectStore::put_with`].
 pub type ObjectWriter = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send>;
 
+/// The chunks of an object being received (an upload's body); an `Err` ends it.
+pub type ObjectStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>;
+
 /// Bytes by key (`a/b/c.json`; `/`-separated, no `..`).
 #[async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
@@ -64,6 +68,21 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
             message: e.to_string(),
         })?;
         self.put(key, bytes).await
+    }
+    /// Stores the chunks of `stream` at `key` as they arrive; returns the bytes stored.
+    /// Nothing is stored when the stream ends with an error (its message is the
+    /// [`StoreError::Backend`]'s). Adapters that can (the local files) write chunk by
+    /// chunk in constant memory; the default gathers the chunks and calls
+    /// [`put`](Self::put).
+    async fn put_stream(&self, key: &str, mut stream: ObjectStream) -> Result<u64, StoreError> {
+        use futures::StreamExt;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(backend("receive", key))?);
+        }
+        let size = bytes.len() as u64;
+        self.put(key, bytes).await?;
+        Ok(size)
     }
     /// Reads the object at `key`.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
@@ -183,6 +202,42 @@ impl ObjectStore for LocalObjectStore {
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(backend("rename", key))
+    }
+
+    async fn put_stream(&self, key: &str, mut stream: ObjectStream) -> Result<u64, StoreError> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(backend("create", key))?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let written = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            let mut size = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                file.write_all(&chunk).await?;
+                size += chunk.len() as u64;
+            }
+            file.flush().await?;
+            Ok::<_, std::io::Error>(size)
+        }
+        .await;
+        match written {
+            Ok(size) => {
+                tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(backend("rename", key))?;
+                Ok(size)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(backend("write", key)(e))
+            }
+        }
     }
 
     async fn put_with(&self, key: &str, write: ObjectWriter) -> Result<(), StoreError> {

@@ -490,6 +490,18 @@ async fn error_paths() {
             "method",
         ),
     ];
+    // A compressed body is refused by its header (it was read as garbage: "malformed").
+    let gzip = Request::builder()
+        .method("POST")
+        .uri("/api/v1/detect")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(Body::from(vec![0x1f, 0x8b, 0x08, 0x00]))
+        .unwrap();
+    let response = app.clone().oneshot(gzip).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&bytes).contains("Content-Encoding `gzip` is not accepted"));
     for (method, uri, content_type, body, expected_status, expected_detail) in cases {
         let (status, problem, content) = call(&app, method, uri, content_type, body).await;
         assert_eq!(status, expected_status, "{method} {uri}: {problem}");
@@ -689,4 +701,62 @@ async fn upload_job_results() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+}
+
+/// Uploads stream to the store as they arrive: a body with no declared length over the
+/// limit is refused once it passes it, nothing stored; an empty one is refused too.
+#[tokio::test]
+async fn uploads_stream_within_their_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 256 * 1024;
+    let app = router(
+        AppState::new(
+            Arc::new(LocalObjectStore::new(dir.path())),
+            Limits {
+                upload_bytes: limit,
+                ..Limits::default()
+            },
+        )
+        .without_keys(),
+    );
+    // A chunked body (no Content-Length): refused by counting, not by the header.
+    let chunked = |chunks: usize| {
+        let stream = futures::stream::iter(
+            (0..chunks).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'1'; 64 * 1024]))),
+        );
+        Body::from_stream(stream)
+    };
+    let (status, stored, _) =
+        call(&app, "PUT", "/api/v1/uploads/a.csv", "text/csv", chunked(3)).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["bytes"], 3 * 64 * 1024);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("tenants/local/uploads/a.csv"))
+            .unwrap()
+            .len(),
+        3 * 64 * 1024
+    );
+    let (status, problem, _) =
+        call(&app, "PUT", "/api/v1/uploads/b.csv", "text/csv", chunked(5)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("uploads are limited to 262144 bytes")
+    );
+    let (status, problem, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/uploads/c.csv",
+        "text/csv",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("tenants/local/uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, vec!["a.csv"], "a refused upload left a file");
 }

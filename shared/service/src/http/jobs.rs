@@ -2,6 +2,8 @@
 //! the bytes), then `POST /api/v1/jobs` queues the scoring; poll `GET /api/v1/jobs/{id}`
 //! and fetch `GET /api/v1/jobs/{id}/results`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -86,36 +88,58 @@ pub(super) async fn put_upload(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     Path(name): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<impl IntoResponse, AppError> {
-    let bytes = raw.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                title: "Payload too large",
-                detail: format!("uploads are limited to {} bytes", state.limits.upload_bytes),
-            }
-        } else {
-            AppError::bad_request(format!("cannot read the upload: {rejection}"))
-        }
-    })?;
+    use futures::StreamExt;
     validate_key(&name).map_err(|_| {
         AppError::bad_request(format!(
             "invalid upload name `{name}`: use the `api_upload_url` POST /api/v1/uploads returned"
         ))
     })?;
-    if bytes.is_empty() {
+    let object_key = format!("uploads/{name}");
+    // Streamed to the store as it arrives (the local store writes it chunk by chunk: a
+    // 512 MiB upload held 1.15 GB when it was gathered first), counted against the limit.
+    let limit = state.limits.upload_bytes as u64;
+    let failure = Arc::new(std::sync::Mutex::new(None::<AppError>));
+    let failed = failure.clone();
+    let mut received = 0u64;
+    let chunks = body.into_data_stream().map(move |chunk| {
+        let refuse = |error: AppError| {
+            let message = error.detail.clone();
+            if let Ok(mut slot) = failed.lock() {
+                *slot = Some(error);
+            }
+            Err(std::io::Error::other(message))
+        };
+        match chunk {
+            Ok(chunk) => {
+                received += chunk.len() as u64;
+                if received > limit {
+                    return refuse(AppError::too_large(format!(
+                        "uploads are limited to {limit} bytes"
+                    )));
+                }
+                Ok(chunk)
+            }
+            Err(e) => refuse(AppError::bad_request(format!(
+                "cannot read the upload: {e}"
+            ))),
+        }
+    });
+    let key = format!("tenants/{}/{object_key}", tenant.0);
+    let stored = state.store.put_stream(&key, Box::pin(chunks)).await;
+    let refused = failure.lock().ok().and_then(|mut slot| slot.take());
+    let size = match (stored, refused) {
+        (_, Some(refused)) => return Err(refused),
+        (Err(e), None) => return Err(e.into()),
+        (Ok(size), None) => size,
+    };
+    if size == 0 {
+        let _ = state.store.delete(&key).await;
         return Err(AppError::unprocessable(
             "the upload is empty: PUT the file's bytes as the body",
         ));
     }
-    let object_key = format!("uploads/{name}");
-    let size = bytes.len();
-    // Handed over without a copy (the body's buffer becomes the object's).
-    state
-        .store
-        .put(&format!("tenants/{}/{object_key}", tenant.0), bytes.into())
-        .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"object_key": object_key, "bytes": size})),

@@ -194,13 +194,25 @@ async fn require_key(
     Ok(next.run(request).await)
 }
 
-/// Answers 413 before reading a body whose declared `Content-Length` is over the limit of
-/// its route (uploads have their own), instead of receiving it first.
-async fn declared_length(
+/// Refuses a body by its headers, before reading it: 413 when its declared
+/// `Content-Length` is over the limit of its route (uploads have their own), 415 when it
+/// is compressed (a `Content-Encoding` other than `identity`), which used to be read as
+/// garbage and answered "malformed".
+async fn body_headers(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, AppError> {
+    if let Some(encoding) = request
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty() && e != "identity")
+    {
+        return Err(AppError::unsupported_media_type(format!(
+            "Content-Encoding `{encoding}` is not accepted: send the body uncompressed (large inputs through POST /api/v1/uploads and the jobs API)"
+        )));
+    }
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -272,7 +284,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            declared_length,
+            body_headers,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
