@@ -36,6 +36,29 @@ pub async fn object_store_contract(store: &dyn ObjectStore, prefix: &str) {
             .expect("list"),
         vec![a.clone(), b.clone()]
     );
+    // A prefix that ends mid-segment; one that matches nothing.
+    assert_eq!(
+        store.list(&format!("{prefix}/mod")).await.expect("list"),
+        vec![a.clone(), b.clone()]
+    );
+    assert!(
+        store
+            .list(&format!("{prefix}/models/zz"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // A range of an empty object is empty (S3 answers 416 there).
+    let empty = format!("{prefix}/empty.csv");
+    store.put(&empty, Vec::new()).await.expect("put empty");
+    assert!(
+        store
+            .get_range(&empty, 0..1)
+            .await
+            .expect("range")
+            .is_empty()
+    );
+    store.delete(&empty).await.expect("delete empty");
     store.delete(&a).await.expect("delete a");
     assert!(matches!(store.get(&a).await, Err(StoreError::NotFound(_))));
     assert!(matches!(
