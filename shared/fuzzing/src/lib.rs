@@ -33,8 +33,11 @@ use pynomaly_service::storage::{LocalObjectStore, ObjectStore};
 use pynomaly_service::{config, fanout, http, scoring, series};
 use tower::ServiceExt;
 
+/// A fuzz target's body: one input, checked.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the folder of its corpus under `fuzz/corpus/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("csv", csv),
     ("json", json),
     ("ndjson", ndjson),
