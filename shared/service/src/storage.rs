@@ -186,9 +186,10 @@ fn backend(action: &'static str, key: &str) -> impl FnOnce(std::io::Error) -> St
     }
 }
 
-#[async_trait]
-impl ObjectStore for LocalObjectStore {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+impl LocalObjectStore {
+    /// The file of `key` and a temporary file beside it (its directory created): objects
+    /// are written to the temporary file and renamed, so a reader never sees half of one.
+    async fn paths_for_write(&self, key: &str) -> Result<(PathBuf, PathBuf), StoreError> {
         let path = self.path(key)?;
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent)
@@ -196,6 +197,14 @@ impl ObjectStore for LocalObjectStore {
                 .map_err(backend("create", key))?;
         }
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        Ok((path, tmp))
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let (path, tmp) = self.paths_for_write(key).await?;
         tokio::fs::write(&tmp, bytes)
             .await
             .map_err(backend("write", key))?;
@@ -207,13 +216,7 @@ impl ObjectStore for LocalObjectStore {
     async fn put_stream(&self, key: &str, mut stream: ObjectStream) -> Result<u64, StoreError> {
         use futures::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let path = self.path(key)?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(backend("create", key))?;
-        }
-        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let (path, tmp) = self.paths_for_write(key).await?;
         let written = async {
             let mut file = tokio::fs::File::create(&tmp).await?;
             let mut size = 0u64;
