@@ -168,9 +168,28 @@ pub fn timestamps(data: &[u8]) {
     }
 }
 
+/// Runs `f` under Rust's default panic hook. libFuzzer's hook aborts on every panic,
+/// caught or not; `Model::from_json` catches a panic of its probe on purpose (rcf3's
+/// forest is opaque state), which is handled, not a crash. A panic that escapes `f`
+/// still reaches libFuzzer (the hook is back by then) and fails the target.
+fn under_default_panic_hook<T>(f: impl FnOnce() -> T) -> T {
+    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+    struct Restore(Option<Hook>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(hook) = self.0.take() {
+                std::panic::set_hook(hook);
+            }
+        }
+    }
+    let previous = std::panic::take_hook();
+    let _restore = Restore(Some(previous));
+    f()
+}
+
 /// A stored model: loading parses data only, and what loads can score.
 pub fn model_envelope(data: &[u8]) {
-    let Ok(model) = Model::from_json(data) else {
+    let Ok(model) = under_default_panic_hook(|| Model::from_json(data)) else {
         return;
     };
     let features = model.training.features;
