@@ -151,9 +151,10 @@ pub fn ndjson(data: &[u8]) {
     read(data, Format::Ndjson);
 }
 
-/// A Parquet file.
+/// A Parquet file (read under the default panic hook: the reader catches the `parquet`
+/// crate's asserts on corrupt files on purpose).
 pub fn parquet(data: &[u8]) {
-    read(data, Format::Parquet);
+    under_default_panic_hook(|| read(data, Format::Parquet));
 }
 
 /// Timestamps as text, and a series file.

@@ -138,12 +138,14 @@ impl FittedRcf {
 }
 
 impl FittedDetector for FittedRcf {
-    /// The forest is rcf3's own state, not ours to walk: [`Model::from_json`]'s probe
-    /// scores it once before it is trusted.
-    ///
-    /// [`Model::from_json`]: crate::Model::from_json
+    /// The forest is rcf3's state, whose trees it walks recursively: a stored forest
+    /// whose nodes point in a circle overflowed the stack (found by the `model_envelope`
+    /// fuzz target), which no `catch_unwind` survives. rcf3 offers no check of its own,
+    /// so its serialized form (rcf3 0.5, pinned) is walked here first.
     fn check(&self) -> std::result::Result<(), String> {
-        super::same_len("reference", self.reference.len(), self.n_features)
+        super::same_len("reference", self.reference.len(), self.n_features)?;
+        let forest = serde_json::to_value(&self.forest).map_err(|e| e.to_string())?;
+        check_forest(&forest, self.n_features)
     }
 
     fn n_features(&self) -> usize {
@@ -157,6 +159,60 @@ impl FittedDetector for FittedRcf {
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
         occlusion_contributions(row, &self.reference, |r| self.score_one(r))
     }
+}
+
+/// Every tree of a serialized rcf3 forest is a tree: from its root, internal nodes cut a
+/// known dimension and lead to nodes of the arena not seen before; leaves name points of
+/// the point store.
+fn check_forest(forest: &serde_json::Value, dims: usize) -> std::result::Result<(), String> {
+    let unreadable = || "the forest's layout is not the one this build reads".to_string();
+    let as_index = |v: &serde_json::Value| v.as_u64().and_then(|i| usize::try_from(i).ok());
+    let store = &forest["point_store"];
+    if as_index(&store["dim"]) != Some(dims)
+        || as_index(&forest["config"]["input_dim"]) != Some(dims)
+    {
+        return Err(format!("the forest is not over {dims} features"));
+    }
+    let points = store["store"]["dim"]
+        .get(0)
+        .and_then(as_index)
+        .ok_or_else(unreadable)?;
+    let trees = forest["trees"].as_array().ok_or_else(unreadable)?;
+    for (t, tree) in trees.iter().enumerate() {
+        let nodes = tree["arena"]["nodes"].as_array().ok_or_else(unreadable)?;
+        let Some(root) = as_index(&tree["root"]) else {
+            if tree["root"].is_null() {
+                continue;
+            }
+            return Err(unreadable());
+        };
+        let mut seen = vec![false; nodes.len()];
+        let mut stack = vec![root];
+        while let Some(at) = stack.pop() {
+            let bad = || format!("tree {t}: node {at} is not part of a tree");
+            if at >= nodes.len() || std::mem::replace(&mut seen[at], true) {
+                return Err(bad());
+            }
+            let node = &nodes[at];
+            if let Some(leaf) = node.get("Leaf") {
+                if as_index(&leaf["point_idx"]).is_none_or(|p| p >= points) {
+                    return Err(bad());
+                }
+            } else if let Some(internal) = node.get("Internal") {
+                let cut = as_index(&internal["cut_dim"]).ok_or_else(unreadable)?;
+                let bounds = |side: &str| internal["bbox"][side].as_array().map(Vec::len);
+                if cut >= dims || bounds("min") != Some(dims) || bounds("max") != Some(dims) {
+                    return Err(bad());
+                }
+                for side in ["left", "right"] {
+                    stack.push(as_index(&internal[side]).ok_or_else(bad)?);
+                }
+            } else {
+                return Err(unreadable());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

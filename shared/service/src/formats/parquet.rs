@@ -32,10 +32,27 @@ fn cell(field: &Field) -> Cell {
     }
 }
 
-/// Reads a whole Parquet file.
+/// Reads a whole Parquet file. The footer is checked first (column chunks inside the
+/// file), and the `parquet` crate's own asserts on corrupt metadata are caught: a corrupt
+/// file is a [`FormatError`], never a crash (found by the `parquet` fuzz target).
 pub(crate) fn read_parquet(bytes: &[u8]) -> Result<RawTable, FormatError> {
     let reader =
         SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(parquet_error)?;
+    let file_len = bytes.len() as i64;
+    for group in reader.metadata().row_groups() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let length = column.compressed_size();
+            if start < 0 || length < 0 || start.saturating_add(length) > file_len {
+                return Err(FormatError::Parquet(format!(
+                    "the file is corrupt: column `{}` lies outside it",
+                    column.column_path().string()
+                )));
+            }
+        }
+    }
     let schema = reader.metadata().file_metadata().schema_descr();
     let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
     let top_level = schema.root_schema().get_fields().len();
@@ -44,12 +61,19 @@ pub(crate) fn read_parquet(bytes: &[u8]) -> Result<RawTable, FormatError> {
             "nested columns (structs, lists, maps) are not supported; flatten the schema".into(),
         ));
     }
-    let mut rows = Vec::with_capacity(
-        usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0),
-    );
-    for row in reader.get_row_iter(None).map_err(parquet_error)? {
-        let row = row.map_err(parquet_error)?;
-        rows.push(row.get_column_iter().map(|(_, f)| cell(f)).collect());
-    }
+    // The footer's row count is the writer's word: it sizes nothing beyond a start.
+    let declared = usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let read_rows = || -> Result<Vec<Vec<Cell>>, FormatError> {
+        let mut rows = Vec::with_capacity(declared.min(1 << 16));
+        for row in reader.get_row_iter(None).map_err(parquet_error)? {
+            let row = row.map_err(parquet_error)?;
+            rows.push(row.get_column_iter().map(|(_, f)| cell(f)).collect());
+        }
+        Ok(rows)
+    };
+    let rows =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(read_rows)).map_err(|_| {
+            FormatError::Parquet("the file is corrupt: its pages cannot be decoded".into())
+        })??;
     Ok(RawTable { names, rows })
 }
