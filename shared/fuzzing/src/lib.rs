@@ -252,10 +252,11 @@ pub fn sqs_event(data: &[u8]) {
     let Ok(settings) = config::Settings::from_lookup(|_| None, "local") else {
         return;
     };
+    // A record without an id is retried as "" (Lambda then retries the whole batch).
     let ids: Vec<String> = event
         .records
         .iter()
-        .filter_map(|r| r.message_id.clone())
+        .map(|r| r.message_id.clone().unwrap_or_default())
         .collect();
     let function = pynomaly_lambda::batch::BatchFunction::new(local.services.clone(), &settings);
     let response = local.runtime.block_on(function.handle(event));
