@@ -23,7 +23,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "iforest,lof,hbos,ecod,copod,knn,pca"
+        default_value = "auto,iforest,lof,hbos,ecod,copod,knn,pca"
     )]
     pub algorithms: Vec<String>,
     /// Only these datasets (file stems, comma-separated).

@@ -440,8 +440,13 @@ fn error_paths_name_the_problem() {
             "unknown algorithm `svm`",
         ),
         (
-            vec!["detect", good, "--params", "{\"n_estimators\": 0}"],
+            vec!["detect", good, "-a", "iforest", "--params", "{\"n_estimators\": 0}"],
             "invalid parameter `n_estimators`",
+        ),
+        (
+            // The default algorithm (`auto`) takes no parameters, and says so.
+            vec!["detect", good, "--params", "{\"n_estimators\": 0}"],
+            "there are no fields for algorithm `auto`",
         ),
         (
             vec![

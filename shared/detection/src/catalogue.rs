@@ -19,6 +19,12 @@ pub struct AlgorithmInfo {
 /// Every algorithm, in the order they are listed.
 pub const ALGORITHMS: &[AlgorithmInfo] = &[
     AlgorithmInfo {
+        name: "auto",
+        aliases: &["default", "automatic"],
+        description: "Automatic: the strongest of isolation forest, HBOS, PCA and k-NN on robustly scaled features, each in robust z-units; no parameters.",
+        parameters: &[],
+    },
+    AlgorithmInfo {
         name: "iforest",
         aliases: &["isolation_forest", "isolationforest", "iso_forest"],
         description: "Isolation Forest: rows isolated by few random splits are anomalous.",
@@ -68,6 +74,11 @@ pub const ALGORITHMS: &[AlgorithmInfo] = &[
                 "neighbours, 1-1000 and below the row count",
             ),
             ("method", "largest", "largest | mean | median"),
+            (
+                "max_reference_rows",
+                "all",
+                "keep at most this many sampled rows as neighbours, above n_neighbors",
+            ),
         ],
     },
     AlgorithmInfo {
@@ -129,6 +140,16 @@ pub const ALGORITHMS: &[AlgorithmInfo] = &[
                 "weights",
                 "none",
                 "one positive weight per member, for weighted",
+            ),
+            (
+                "normalization",
+                "standard",
+                "member scores to z-units by standard (mean, std) | robust (median, MAD)",
+            ),
+            (
+                "scaling",
+                "none",
+                "features first scaled by none | robust (median, MAD)",
             ),
         ],
     },

@@ -9,6 +9,7 @@
 //! of them a second on one core.
 
 use crate::detectors::SingleParams;
+use crate::ensemble::{EnsembleParams, Scaling};
 use crate::registry::AlgorithmParams;
 
 /// Estimated peak memory and work of fitting and scoring the training rows.
@@ -93,12 +94,27 @@ impl AlgorithmParams {
     pub fn cost(&self, rows: usize, cols: usize) -> Cost {
         match self {
             Self::Single(p) => p.cost(rows, cols),
-            Self::Ensemble(p) => p
-                .members
-                .iter()
-                .map(|m| m.cost(rows, cols))
-                .fold(Cost::default(), Cost::plus),
+            Self::Ensemble(p) => p.cost(rows, cols),
+            Self::Auto(p) => p.ensemble().cost(rows, cols),
         }
+    }
+}
+
+impl EnsembleParams {
+    /// Estimated cost of fitting on `rows × cols` and scoring those rows.
+    pub fn cost(&self, rows: usize, cols: usize) -> Cost {
+        let scaled_copy = match self.scaling {
+            Scaling::None => Cost::default(),
+            // The scaled copy of the rows, and one of the rows to score.
+            Scaling::Robust => Cost {
+                memory_bytes: mul(&[2, rows as u64, cols as u64, 8]),
+                work: mul(&[rows as u64, cols as u64, log2(rows as u64)]),
+            },
+        };
+        self.members
+            .iter()
+            .map(|m| m.cost(rows, cols))
+            .fold(scaled_copy, Cost::plus)
     }
 }
 
@@ -123,8 +139,11 @@ impl SingleParams {
                         .saturating_add(mul(&[trees, psi, d])),
                 }
             }
-            Self::Knn(p) => neighbours(n, d, p.n_neighbors as u64),
-            Self::Lof(p) => neighbours(n, d, p.n_neighbors as u64),
+            Self::Knn(p) => {
+                let reference = p.max_reference_rows.map_or(n, |cap| n.min(cap as u64));
+                neighbours(n, reference, d, p.n_neighbors as u64)
+            }
+            Self::Lof(p) => neighbours(n, n, d, p.n_neighbors as u64),
             Self::Pca(_) => {
                 let gram = Cost {
                     memory_bytes: mul(&[2, data_copy]),
@@ -145,13 +164,20 @@ impl SingleParams {
     }
 }
 
-/// The kd-tree index (rotated from 12 dimensions on) and a k-neighbour query per row.
-fn neighbours(n: u64, d: u64, k: u64) -> Cost {
+/// The kd-tree index over `reference` rows (rotated from 12 dimensions on) and a
+/// k-neighbour query per row of `n`.
+fn neighbours(n: u64, reference: u64, d: u64, k: u64) -> Cost {
     let tree = Cost {
-        memory_bytes: mul(&[3, n, d, 8]).saturating_add(mul(&[n, k.saturating_add(1), 16])),
+        memory_bytes: mul(&[3, reference, d, 8])
+            .saturating_add(mul(&[n, k.saturating_add(1), 16])),
         // A query visits ~k leaves of 32 rows each in low dimensions; in high dimensions
-        // it degrades towards a scan of every row, which the min() with n bounds.
-        work: mul(&[n, d, log2(n), (k.saturating_add(1) * 32).min(n.max(1))]),
+        // it degrades towards a scan of every reference row, which the min() bounds.
+        work: mul(&[
+            n,
+            d,
+            log2(reference),
+            (k.saturating_add(1) * 32).min(reference.max(1)),
+        ]),
     };
     if d >= 12 { tree.plus(eigen(d)) } else { tree }
 }

@@ -38,10 +38,13 @@ impl SingleParams {
     /// JSON object, or null for the defaults), validated.
     pub fn from_name(name: &str, parameters: Option<serde_json::Value>) -> Result<Self> {
         let info = find_algorithm(name)?;
-        if info.name == "ensemble" {
+        if matches!(info.name, "ensemble" | "auto") {
             return Err(invalid(
                 "members",
-                "an ensemble cannot contain an ensemble; list single detectors",
+                format!(
+                    "an ensemble cannot contain an ensemble (`{}` is one); list single detectors",
+                    info.name
+                ),
             ));
         }
         let parameters = match parameters {
@@ -124,6 +127,23 @@ pub enum FittedSingle {
     Pca(FittedPca),
     Mad(FittedMad),
     Rcf(Box<FittedRcf>),
+}
+
+impl FittedSingle {
+    /// The canonical algorithm name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Iforest(_) => "iforest",
+            Self::Ecod(_) => "ecod",
+            Self::Copod(_) => "copod",
+            Self::Hbos(_) => "hbos",
+            Self::Knn(_) => "knn",
+            Self::Lof(_) => "lof",
+            Self::Pca(_) => "pca",
+            Self::Mad(_) => "mad",
+            Self::Rcf(_) => "rcf",
+        }
+    }
 }
 
 impl Delegating for FittedSingle {

@@ -1,17 +1,21 @@
 //! Ensembles: several detectors fitted on the same rows, each member's scores standardised
-//! with its own training mean and standard deviation (PyOD's `standardizer`), then combined
-//! by mean, max, median or a weighted mean.
+//! with its own training scores' mean and standard deviation (PyOD's `standardizer`), or
+//! robustly with their median and `1.4826 · MAD`, then combined by mean, max, median or a
+//! weighted mean. Features can be robustly scaled first (each feature to its median and
+//! `1.4826 · MAD`, with the `mad` detector's fallbacks), which only distance-based members
+//! (knn, lof) notice: the others are invariant to a per-feature affine map.
 //!
-//! Explanation: each member's contributions are turned into shares (summing to 1) and
-//! averaged with the combination's weights (equal weights for mean/max/median).
+//! Explanation: with `max`, the member whose standardised score is the row's score
+//! ("fired") and its contributions; otherwise each member's contributions turned into
+//! shares (summing to 1) and averaged with the combination's weights.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::algorithms::{Detector, Fitted, FittedDetector};
 use crate::detectors::{FittedSingle, SingleParams};
 use crate::error::{Result, invalid};
-use crate::stats::{check_data, mean_std, median_in_place};
+use crate::stats::{check_data, mean_std, median_in_place, robust_location_scale};
 
 /// How standardised member scores are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -28,6 +32,30 @@ pub enum Combination {
     Weighted,
 }
 
+/// How each member's training scores set the centre and scale its scores are
+/// standardised with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalization {
+    /// Mean and standard deviation (PyOD's `standardizer`).
+    #[default]
+    Standard,
+    /// Median and `1.4826 · MAD`: a member whose few top scores are huge keeps the rest
+    /// of its scale.
+    Robust,
+}
+
+/// How features are scaled before the members see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    /// As given.
+    #[default]
+    None,
+    /// Each feature centred on its median and divided by `1.4826 · MAD`.
+    Robust,
+}
+
 /// Parameters of an ensemble.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,6 +69,10 @@ pub struct EnsembleParams {
     pub combination: Combination,
     /// One positive weight per member; required for and only for `weighted`.
     pub weights: Option<Vec<f64>>,
+    /// How member scores are standardised (default `standard`).
+    pub normalization: Normalization,
+    /// How features are scaled before fitting the members (default `none`).
+    pub scaling: Scaling,
 }
 
 impl Default for EnsembleParams {
@@ -56,6 +88,8 @@ impl Default for EnsembleParams {
             ],
             combination: Combination::Mean,
             weights: None,
+            normalization: Normalization::Standard,
+            scaling: Scaling::None,
         }
     }
 }
@@ -108,17 +142,82 @@ where
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Member {
     model: FittedSingle,
-    mean: f64,
-    std: f64,
+    /// Mean or median of the member's training scores (`mean` in models of 2026-12).
+    #[serde(alias = "mean")]
+    center: f64,
+    /// Standard deviation or `1.4826 · MAD` (`std` in models of 2026-12).
+    #[serde(alias = "std")]
+    scale: f64,
 }
 
 impl Member {
-    fn standardise(&self, score: f64) -> f64 {
-        if self.std > 0.0 {
-            (score - self.mean) / self.std
-        } else {
-            score - self.mean
+    fn new(model: FittedSingle, training_scores: &[f64], normalization: Normalization) -> Self {
+        let (center, scale) = match normalization {
+            Normalization::Standard => mean_std(training_scores),
+            Normalization::Robust => robust_location_scale(training_scores),
+        };
+        Self {
+            model,
+            center,
+            scale,
         }
+    }
+
+    fn standardise(&self, score: f64) -> f64 {
+        if self.scale > 0.0 {
+            (score - self.center) / self.scale
+        } else {
+            score - self.center
+        }
+    }
+}
+
+/// Per-feature centre and scale applied to rows before the members see them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FeatureScaler {
+    center: Vec<f64>,
+    scale: Vec<f64>,
+}
+
+impl FeatureScaler {
+    fn robust(data: ArrayView2<'_, f64>) -> Self {
+        let (center, scale) = data
+            .axis_iter(Axis(1))
+            .map(|col| robust_location_scale(&col.to_vec()))
+            .unzip();
+        Self { center, scale }
+    }
+
+    /// Scaled values are clamped to ±[`crate::MAX_MAGNITUDE`]: a feature whose scale is
+    /// tiny next to one far value must not overflow the members' arithmetic.
+    fn apply_in_place(&self, row: &mut [f64]) {
+        for ((v, c), s) in row.iter_mut().zip(&self.center).zip(&self.scale) {
+            *v = ((*v - c) / s).clamp(-crate::MAX_MAGNITUDE, crate::MAX_MAGNITUDE);
+        }
+    }
+
+    fn apply(&self, data: ArrayView2<'_, f64>) -> Array2<f64> {
+        let mut out = data.as_standard_layout().into_owned();
+        for mut row in out.rows_mut() {
+            if let Some(values) = row.as_slice_mut() {
+                self.apply_in_place(values);
+            }
+        }
+        out
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        crate::algorithms::same_len("the feature scales", self.scale.len(), self.center.len())?;
+        if self
+            .center
+            .iter()
+            .chain(&self.scale)
+            .any(|v| !v.is_finite())
+            || self.scale.iter().any(|&s| s <= 0.0)
+        {
+            return Err("a feature scale is not a positive finite number".into());
+        }
+        Ok(())
     }
 }
 
@@ -128,6 +227,9 @@ pub struct FittedEnsemble {
     members: Vec<Member>,
     combination: Combination,
     weights: Vec<f64>,
+    /// Present when the features were scaled before fitting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scaler: Option<FeatureScaler>,
 }
 
 impl Detector for EnsembleParams {
@@ -175,16 +277,17 @@ impl Detector for EnsembleParams {
     fn fit(&self, data: ArrayView2<'_, f64>, seed: u64) -> Result<Fitted<FittedEnsemble>> {
         self.validate()?;
         check_data(data, "ensemble", 2)?;
+        let scaler = match self.scaling {
+            Scaling::None => None,
+            Scaling::Robust => Some(FeatureScaler::robust(data)),
+        };
+        let scaled = scaler.as_ref().map(|s| s.apply(data));
+        let data = scaled.as_ref().map_or(data, |s| s.view());
         let mut members = Vec::with_capacity(self.members.len());
         let mut standardised: Vec<Vec<f64>> = Vec::with_capacity(self.members.len());
         for (i, params) in self.members.iter().enumerate() {
             let fitted = params.fit(data, seed.wrapping_add(i as u64))?;
-            let (mean, std) = mean_std(&fitted.training_scores);
-            let member = Member {
-                model: fitted.model,
-                mean,
-                std,
-            };
+            let member = Member::new(fitted.model, &fitted.training_scores, self.normalization);
             standardised.push(
                 fitted
                     .training_scores
@@ -202,6 +305,7 @@ impl Detector for EnsembleParams {
             members,
             combination: self.combination,
             weights,
+            scaler,
         };
         let training_scores = model.combine_columns(&standardised, data.nrows());
         Ok(Fitted {
@@ -242,10 +346,44 @@ impl FittedEnsemble {
     }
 }
 
+impl FittedEnsemble {
+    fn scaled_row(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
+        let mut values = row.to_vec();
+        if let Some(scaler) = &self.scaler {
+            scaler.apply_in_place(&mut values);
+        }
+        values
+    }
+
+    /// With `max`, the index of the member whose standardised score is the row's score.
+    pub fn firing_member(&self, row: ArrayView1<'_, f64>) -> Option<usize> {
+        if self.combination != Combination::Max {
+            return None;
+        }
+        let values = self.scaled_row(row);
+        let view = ArrayView2::from_shape((1, values.len()), &values).ok()?;
+        self.members
+            .iter()
+            .map(|m| m.standardise(m.model.score(view)[0]))
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// The algorithm name of member `index`.
+    pub fn member_name(&self, index: usize) -> Option<&'static str> {
+        self.members.get(index).map(|m| m.model.name())
+    }
+}
+
 impl FittedDetector for FittedEnsemble {
     fn check(&self) -> std::result::Result<(), String> {
         crate::algorithms::same_len("weights", self.weights.len(), self.members.len())?;
         let features = self.n_features();
+        if let Some(scaler) = &self.scaler {
+            scaler.check()?;
+            crate::algorithms::same_len("the feature scales", scaler.center.len(), features)?;
+        }
         for member in &self.members {
             member.model.check()?;
             crate::algorithms::same_len(
@@ -262,6 +400,8 @@ impl FittedDetector for FittedEnsemble {
     }
 
     fn score(&self, data: ArrayView2<'_, f64>) -> Vec<f64> {
+        let scaled = self.scaler.as_ref().map(|s| s.apply(data));
+        let data = scaled.as_ref().map_or(data, |s| s.view());
         let columns: Vec<Vec<f64>> = self
             .members
             .iter()
@@ -277,6 +417,14 @@ impl FittedDetector for FittedEnsemble {
     }
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
+        if let Some(fired) = self.firing_member(row) {
+            let values = self.scaled_row(row);
+            return self.members[fired]
+                .model
+                .contributions(ArrayView1::from(&values));
+        }
+        let values = self.scaled_row(row);
+        let row = ArrayView1::from(&values);
         let mut out = vec![0.0; row.len()];
         let total_weight: f64 = self.weights.iter().sum();
         for (member, w) in self.members.iter().zip(&self.weights) {
@@ -366,19 +514,66 @@ mod tests {
             // only on a model without neighbour members.
             assert_eq!(fit.training_scores.len(), 121);
         }
-        let p = EnsembleParams {
-            members: vec![
-                SingleParams::from_name("ecod", None).unwrap(),
-                SingleParams::from_name("pca", None).unwrap(),
-            ],
-            combination: Combination::Weighted,
-            weights: Some(vec![3.0, 1.0]),
-        };
-        let fit = p.fit(d.view(), 0).unwrap();
-        let again = fit.model.score(d.view());
-        for (a, b) in again.iter().zip(&fit.training_scores) {
-            assert!((a - b).abs() < 1e-9);
+        for (normalization, scaling) in [
+            (Normalization::Standard, Scaling::None),
+            (Normalization::Robust, Scaling::Robust),
+        ] {
+            let p = EnsembleParams {
+                members: vec![
+                    SingleParams::from_name("ecod", None).unwrap(),
+                    SingleParams::from_name("pca", None).unwrap(),
+                ],
+                combination: Combination::Weighted,
+                weights: Some(vec![3.0, 1.0]),
+                normalization,
+                scaling,
+            };
+            let fit = p.fit(d.view(), 0).unwrap();
+            let again = fit.model.score(d.view());
+            for (a, b) in again.iter().zip(&fit.training_scores) {
+                assert!((a - b).abs() < 1e-9);
+            }
+            // Robust normalisation puts the median training row at 0.
+            if normalization == Normalization::Robust {
+                let mut sorted = fit.training_scores.clone();
+                sorted.sort_by(f64::total_cmp);
+                assert!(sorted[60].abs() < 1.0, "{}", sorted[60]);
+            }
         }
+    }
+
+    #[test]
+    fn robust_scaling_lets_a_small_unit_feature_count_for_knn() {
+        // Feature 0 spans hundreds, feature 1 hundredths; row 60 is off only in feature 1.
+        let mut rows: Vec<[f64; 2]> = (0..120)
+            .map(|i| [((i * 37) % 101) as f64 * 3.0, ((i * 13) % 7) as f64 * 0.001])
+            .collect();
+        rows[60] = [150.0, 0.05];
+        let d = Array2::from(rows);
+        let top_of = |scaling| {
+            let p = EnsembleParams {
+                members: vec![
+                    SingleParams::from_name("knn", None).unwrap(),
+                    SingleParams::from_name("lof", None).unwrap(),
+                ],
+                combination: Combination::Max,
+                normalization: Normalization::Robust,
+                scaling,
+                weights: None,
+            };
+            let fit = p.fit(d.view(), 0).unwrap();
+            let s = fit.training_scores;
+            let top = (0..s.len()).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+            (top, fit.model)
+        };
+        assert_ne!(top_of(Scaling::None).0, 60);
+        let (top, model) = top_of(Scaling::Robust);
+        assert_eq!(top, 60);
+        // With `max`, the explanation is the firing member's, on the scaled row.
+        let fired = model.firing_member(d.row(60)).unwrap();
+        assert!(matches!(model.member_name(fired), Some("knn" | "lof")));
+        let c = model.contributions(d.row(60));
+        assert!(c[1] > c[0], "{c:?}");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! Results do not depend on the number of threads.
 
 pub mod algorithms;
+pub mod auto;
 mod catalogue;
 pub mod cost;
 pub mod detectors;

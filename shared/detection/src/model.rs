@@ -14,8 +14,10 @@ use crate::stats::{ScoreDistribution, check_features, percentile_sorted};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "rule", content = "value")]
 pub enum Threshold {
-    /// No contamination guess needed: a row is anomalous when its score's robust z-score
-    /// against the training scores exceeds 2.5, i.e. `score > median + 2.5 · 1.4826 · MAD`,
+    /// No contamination guess needed. For `auto`, whose scores are already robust
+    /// z-scores, a row is anomalous above [`crate::auto::FLAG_ABOVE`]. For the others, a
+    /// row is anomalous when its score's robust z-score against the training scores
+    /// exceeds 2.5, i.e. `score > median + 2.5 · 1.4826 · MAD`,
     /// with the threshold capped at the training scores' 99th percentile, so that a large
     /// share of anomalies inflating the MAD cannot hide all of them. When the MAD is zero,
     /// `mean + 2.5 · std` replaces the robust part. (Chosen on the benchmark datasets: mean
@@ -46,16 +48,24 @@ impl Threshold {
         }
     }
 
-    /// The score threshold given the training distribution; `sorted_training` is the
-    /// sorted training scores when at hand (exact percentiles), else the quantile table.
-    fn resolve(&self, training: &ScoreDistribution, sorted_training: Option<&[f64]>) -> f64 {
+    /// The score threshold given the algorithm and its training distribution;
+    /// `sorted_training` is the sorted training scores when at hand (exact percentiles),
+    /// else the quantile table.
+    fn resolve(
+        &self,
+        params: &AlgorithmParams,
+        training: &ScoreDistribution,
+        sorted_training: Option<&[f64]>,
+    ) -> f64 {
         match *self {
             Self::Score(t) => t,
             Self::Contamination(c) => {
                 let table = sorted_training.unwrap_or(&training.quantiles);
                 percentile_sorted(table, 100.0 * (1.0 - c))
             }
-            Self::Auto => auto_threshold(training),
+            Self::Auto => params
+                .calibrated_threshold()
+                .unwrap_or_else(|| auto_threshold(training)),
         }
     }
 }
@@ -116,6 +126,10 @@ pub struct Explanation {
     pub row: usize,
     /// Features by decreasing contribution.
     pub top_features: Vec<FeatureContribution>,
+    /// For `auto` and `max` ensembles: the member detector that gave the row its score
+    /// (the contributions are that member's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
 }
 
 /// Options for scoring.
@@ -234,14 +248,16 @@ impl Model {
     /// The score threshold a rule gives for this model.
     pub fn threshold(&self, rule: Threshold) -> Result<f64> {
         rule.validate()?;
-        Ok(rule.resolve(&self.training.scores, None))
+        Ok(rule.resolve(&self.params, &self.training.scores, None))
     }
 
     /// Scores new rows and decides flags (and explanations) with `options`.
     pub fn evaluate(&self, data: ArrayView2<'_, f64>, options: ScoreOptions) -> Result<Detection> {
         options.threshold.validate()?;
         let scores = self.score(data)?;
-        let threshold = options.threshold.resolve(&self.training.scores, None);
+        let threshold = options
+            .threshold
+            .resolve(&self.params, &self.training.scores, None);
         Ok(self.finish(data, scores, threshold, options.explain_top))
     }
 
@@ -261,9 +277,11 @@ impl Model {
             sorted.sort_unstable_by(f64::total_cmp);
             options
                 .threshold
-                .resolve(&model.training.scores, Some(&sorted))
+                .resolve(params, &model.training.scores, Some(&sorted))
         } else {
-            options.threshold.resolve(&model.training.scores, None)
+            options
+                .threshold
+                .resolve(params, &model.training.scores, None)
         };
         let detection = model.finish(data, scores, threshold, options.explain_top);
         Ok((model, detection))
@@ -316,6 +334,7 @@ impl Model {
         Explanation {
             row: index,
             top_features: ranked,
+            detector: self.state.firing_member(row).map(str::to_string),
         }
     }
 

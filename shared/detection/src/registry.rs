@@ -11,6 +11,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::algorithms::{Delegating, Detector, Fitted, FittedDetector};
+use crate::auto::AutoParams;
 pub use crate::catalogue::{ALGORITHMS, AlgorithmInfo, find_algorithm};
 use crate::detectors::{FittedSingle, SingleParams};
 use crate::ensemble::{EnsembleParams, FittedEnsemble};
@@ -23,6 +24,8 @@ pub enum AlgorithmParams {
     Single(SingleParams),
     /// Several, combined.
     Ensemble(EnsembleParams),
+    /// The default detector (a fixed ensemble; see [`crate::auto`]).
+    Auto(AutoParams),
 }
 
 impl From<SingleParams> for AlgorithmParams {
@@ -36,20 +39,24 @@ impl AlgorithmParams {
     /// null for the defaults), validated.
     pub fn from_name(name: &str, parameters: Option<serde_json::Value>) -> Result<Self> {
         let info = find_algorithm(name)?;
-        if info.name != "ensemble" {
+        if !matches!(info.name, "ensemble" | "auto") {
             return Ok(Self::Single(SingleParams::from_name(name, parameters)?));
         }
         let parameters = match parameters {
             None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
             Some(v) => v,
         };
-        let params: EnsembleParams =
-            serde_json::from_value(parameters).map_err(|e| DetectionError::InvalidParameter {
-                name: "parameters",
-                reason: format!("{e} for algorithm `ensemble`"),
-            })?;
+        let unreadable = |e: serde_json::Error| DetectionError::InvalidParameter {
+            name: "parameters",
+            reason: format!("{e} for algorithm `{}`", info.name),
+        };
+        let params = if info.name == "auto" {
+            Self::Auto(serde_json::from_value(parameters).map_err(unreadable)?)
+        } else {
+            Self::Ensemble(serde_json::from_value(parameters).map_err(unreadable)?)
+        };
         params.validate()?;
-        Ok(Self::Ensemble(params))
+        Ok(params)
     }
 
     /// Default parameters of the algorithm `name`.
@@ -62,6 +69,7 @@ impl AlgorithmParams {
         match self {
             Self::Single(p) => p.name(),
             Self::Ensemble(_) => "ensemble",
+            Self::Auto(_) => "auto",
         }
     }
 
@@ -70,6 +78,16 @@ impl AlgorithmParams {
         match self {
             Self::Single(p) => p.validate(),
             Self::Ensemble(p) => p.validate(),
+            Self::Auto(p) => p.validate(),
+        }
+    }
+
+    /// The automatic threshold of an algorithm whose scores are calibrated (the same
+    /// units on any data), if it is one.
+    pub fn calibrated_threshold(&self) -> Option<f64> {
+        match self {
+            Self::Auto(_) => Some(crate::auto::FLAG_ABOVE),
+            Self::Single(_) | Self::Ensemble(_) => None,
         }
     }
 
@@ -90,6 +108,13 @@ impl AlgorithmParams {
                     training_scores: f.training_scores,
                 }
             }
+            Self::Auto(p) => {
+                let f = p.fit(data, seed)?;
+                Fitted {
+                    model: FittedModel::Auto(f.model),
+                    training_scores: f.training_scores,
+                }
+            }
         })
     }
 }
@@ -102,29 +127,52 @@ pub enum FittedModel {
     Single(Box<FittedSingle>),
     /// An ensemble.
     Ensemble(FittedEnsemble),
+    /// `auto` (an ensemble under its own name).
+    Auto(FittedEnsemble),
+}
+
+impl FittedModel {
+    /// The canonical algorithm name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Single(m) => m.name(),
+            Self::Ensemble(_) => "ensemble",
+            Self::Auto(_) => "auto",
+        }
+    }
+
+    /// For an ensemble combined by `max` (`auto` is one), the member that gives the
+    /// row its score.
+    pub fn firing_member(&self, row: ndarray::ArrayView1<'_, f64>) -> Option<&'static str> {
+        match self {
+            Self::Single(_) => None,
+            Self::Ensemble(m) | Self::Auto(m) => m.member_name(m.firing_member(row)?),
+        }
+    }
 }
 
 impl Delegating for FittedModel {
     fn inner(&self) -> &dyn FittedDetector {
         match self {
             Self::Single(m) => m.as_ref(),
-            Self::Ensemble(m) => m,
+            Self::Ensemble(m) | Self::Auto(m) => m,
         }
     }
 }
 
-// Serde, by hand because the two halves live in different modules: a single detector
-// serialises itself (`{"algorithm", <content>}`); an ensemble is written in the same
-// shape. Reading looks at `algorithm` first and hands the content straight to the right
+// Serde, by hand because the halves live in different modules: a single detector
+// serialises itself (`{"algorithm", <content>}`); an ensemble and `auto` are written in
+// the same shape. Reading looks at `algorithm` first and hands the content straight to the right
 // type, without buffering it (a neighbour model's content holds its training rows).
 
 fn serialize_ensemble<S: Serializer, T: Serialize>(
     serializer: S,
+    tag: &'static str,
     content_key: &'static str,
     content: &T,
 ) -> std::result::Result<S::Ok, S::Error> {
     let mut map = serializer.serialize_map(Some(2))?;
-    map.serialize_entry("algorithm", "ensemble")?;
+    map.serialize_entry("algorithm", tag)?;
     map.serialize_entry(content_key, content)?;
     map.end()
 }
@@ -133,7 +181,8 @@ impl Serialize for AlgorithmParams {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Single(p) => p.serialize(serializer),
-            Self::Ensemble(p) => serialize_ensemble(serializer, "parameters", p),
+            Self::Ensemble(p) => serialize_ensemble(serializer, "ensemble", "parameters", p),
+            Self::Auto(p) => serialize_ensemble(serializer, "auto", "parameters", p),
         }
     }
 }
@@ -142,39 +191,50 @@ impl Serialize for FittedModel {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Single(m) => m.serialize(serializer),
-            Self::Ensemble(m) => serialize_ensemble(serializer, "state", m),
+            Self::Ensemble(m) => serialize_ensemble(serializer, "ensemble", "state", m),
+            Self::Auto(m) => serialize_ensemble(serializer, "auto", "state", m),
         }
     }
 }
 
 impl<'de> Deserialize<'de> for AlgorithmParams {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_map(TaggedVisitor::<SingleParams, EnsembleParams, Self> {
-            content_key: "parameters",
-            single: Self::Single,
-            ensemble: Self::Ensemble,
-        })
+        deserializer.deserialize_map(
+            TaggedVisitor::<SingleParams, EnsembleParams, AutoParams, Self> {
+                content_key: "parameters",
+                single: Self::Single,
+                ensemble: Self::Ensemble,
+                auto: Self::Auto,
+            },
+        )
     }
 }
 
 impl<'de> Deserialize<'de> for FittedModel {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_map(TaggedVisitor::<Box<FittedSingle>, FittedEnsemble, Self> {
-            content_key: "state",
-            single: Self::Single,
-            ensemble: Self::Ensemble,
-        })
+        deserializer.deserialize_map(
+            TaggedVisitor::<Box<FittedSingle>, FittedEnsemble, FittedEnsemble, Self> {
+                content_key: "state",
+                single: Self::Single,
+                ensemble: Self::Ensemble,
+                auto: Self::Auto,
+            },
+        )
     }
 }
 
-/// Reads `{"algorithm": tag, content_key: content}` (tag first, as written) into `S` or `E`.
-struct TaggedVisitor<S, E, T> {
+/// Reads `{"algorithm": tag, content_key: content}` (tag first, as written) into `S`, `E`
+/// (`ensemble`) or `U` (`auto`).
+struct TaggedVisitor<S, E, U, T> {
     content_key: &'static str,
     single: fn(S) -> T,
     ensemble: fn(E) -> T,
+    auto: fn(U) -> T,
 }
 
-impl<'de, S: Deserialize<'de>, E: Deserialize<'de>, T> Visitor<'de> for TaggedVisitor<S, E, T> {
+impl<'de, S: Deserialize<'de>, E: Deserialize<'de>, U: Deserialize<'de>, T> Visitor<'de>
+    for TaggedVisitor<S, E, U, T>
+{
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -212,6 +272,9 @@ impl<'de, S: Deserialize<'de>, E: Deserialize<'de>, T> Visitor<'de> for TaggedVi
         let value = if tag == "ensemble" {
             let content = EnsembleContent::<E>::deserialize(MapAccessDeserializer::new(rest))?;
             (self.ensemble)(content.0)
+        } else if tag == "auto" {
+            let content = EnsembleContent::<U>::deserialize(MapAccessDeserializer::new(rest))?;
+            (self.auto)(content.0)
         } else {
             (self.single)(S::deserialize(MapAccessDeserializer::new(rest))?)
         };

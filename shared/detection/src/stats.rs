@@ -235,6 +235,21 @@ pub(crate) fn median_mad(values: &[f64]) -> (f64, f64) {
     (median, median_in_place(&mut buf))
 }
 
+/// Robust location and scale of `values`: the median and `1.4826 · MAD` (the standard
+/// deviation of a normal sample). A zero MAD (more than half the values equal) falls back
+/// to `1.2533 ·` the mean absolute deviation around the median, and to 1 when that is zero
+/// too (constant values), so the scale can always divide.
+pub(crate) fn robust_location_scale(values: &[f64]) -> (f64, f64) {
+    let (median, mad) = median_mad(values);
+    let scale = if mad > 0.0 {
+        1.4826 * mad
+    } else {
+        let mean_abs = lane_sum(values, |v| (v - median).abs()) / values.len().max(1) as f64;
+        if mean_abs > 0.0 { 1.2533 * mean_abs } else { 1.0 }
+    };
+    (median, scale)
+}
+
 /// Percentile `q` (0–100) of sorted values with numpy's default linear interpolation.
 pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     match sorted.len() {

@@ -103,3 +103,52 @@ fn other_detectors_find_the_anomalies() {
         }
     }
 }
+
+/// F1 of `flags` against `labels`.
+fn f1(flags: &[bool], labels: &[bool]) -> f64 {
+    let hits = flags.iter().zip(labels).filter(|(f, l)| **f && **l).count() as f64;
+    let flagged = flags.iter().filter(|f| **f).count() as f64;
+    let truth = labels.iter().filter(|l| **l).count() as f64;
+    if hits == 0.0 {
+        0.0
+    } else {
+        2.0 * hits / (flagged + truth)
+    }
+}
+
+#[test]
+fn auto_ranks_and_flags_better_than_isolation_forest() {
+    use pynomaly_detection::{ScoreOptions, Threshold};
+    // On the three vendored sets (the full 14-set figures are in docs/benchmarks.md):
+    // ROC-AUC averaged over seeds, and F1 of each one's flags — `auto` with its default
+    // threshold, Isolation Forest with PyOD's habit of flagging the top 10%.
+    let (mut auto_auc, mut forest_auc, mut auto_f1, mut forest_f1) = (0.0, 0.0, 0.0, 0.0);
+    for dataset in ["wbc", "glass", "breastw"] {
+        let (data, labels) = load(dataset);
+        for seed in 0..3 {
+            auto_auc += auc("auto", dataset, seed) / 9.0;
+            forest_auc += auc("iforest", dataset, seed) / 9.0;
+        }
+        let detect = |algorithm: &str, threshold| {
+            let params = AlgorithmParams::default_for(algorithm).unwrap();
+            let options = ScoreOptions {
+                threshold,
+                explain_top: None,
+            };
+            Model::detect(&params, data.view(), vec![], 0, options)
+                .unwrap()
+                .1
+                .anomalies
+        };
+        auto_f1 += f1(&detect("auto", Threshold::Auto), &labels) / 3.0;
+        forest_f1 += f1(&detect("iforest", Threshold::Contamination(0.1)), &labels) / 3.0;
+    }
+    assert!(
+        auto_auc >= forest_auc + 0.01,
+        "ROC-AUC: auto {auto_auc:.4}, iforest {forest_auc:.4}"
+    );
+    assert!(
+        auto_f1 >= forest_f1 + 0.03,
+        "F1: auto {auto_f1:.3}, iforest top 10% {forest_f1:.3}"
+    );
+}

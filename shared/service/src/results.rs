@@ -65,14 +65,23 @@ struct OutputRow<'a> {
     anomaly: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<&'a [pynomaly_detection::FeatureContribution]>,
+    /// The member detector that scored the row highest (`auto`, `max` ensembles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detector: Option<&'a str>,
 }
 
+/// `feature=value (share%); ...`, after `detector: ` when a member detector fired.
 fn explanation_text(e: &Explanation) -> String {
-    e.top_features
+    let features = e
+        .top_features
         .iter()
         .map(|f| format!("{}={} ({:.0}%)", f.feature, f.value, f.share * 100.0))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    match &e.detector {
+        Some(detector) => format!("{detector}: {features}"),
+        None => features,
+    }
 }
 
 /// Writes the results for every input row of `table` to `sink`.
@@ -102,6 +111,7 @@ pub fn write_results(
                 anomaly: Some(detection.anomalies[k]),
                 explanation: explain
                     .then(|| explanation_of[k].map_or(&[][..], |e| e.top_features.as_slice())),
+                detector: explanation_of[k].and_then(|e| e.detector.as_deref()),
             },
             explanation_of[k],
         ),
@@ -113,6 +123,7 @@ pub fn write_results(
                 grade: None,
                 anomaly: None,
                 explanation: None,
+                detector: None,
             },
             None,
         ),

@@ -14,7 +14,7 @@ use crate::formats::{
 };
 
 /// The algorithm used when none is named.
-pub const DEFAULT_ALGORITHM: &str = "iforest";
+pub const DEFAULT_ALGORITHM: &str = "auto";
 /// The seed used when none is given (results are reproducible for a given seed).
 pub const DEFAULT_SEED: u64 = 42;
 

@@ -243,7 +243,7 @@ async fn timeseries_health_ready_algorithms() {
     assert_eq!(status, StatusCode::OK);
     let (status, body, _) = call(&app, "GET", "/api/v1/algorithms", "", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["algorithms"].as_array().unwrap().len(), 10);
+    assert_eq!(body["algorithms"].as_array().unwrap().len(), 11);
     // The OpenAPI document is open and lists the endpoints.
     let (status, doc, _) = call(&app, "GET", "/openapi.json", "", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);

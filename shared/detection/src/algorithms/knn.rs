@@ -5,7 +5,9 @@
 //!
 //! Explanation: each feature's share of the squared distances to the k neighbours.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::{ArrayView1, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,10 @@ pub struct KnnParams {
     pub n_neighbors: usize,
     /// Distance aggregation (default `largest`).
     pub method: KnnMethod,
+    /// At most this many training rows, sampled with the seed, are kept as neighbours
+    /// (default: all, as PyOD). Caps the model's size and the cost of a query on large
+    /// tables; the other training rows are scored against the sample like new rows.
+    pub max_reference_rows: Option<usize>,
 }
 
 impl Default for KnnParams {
@@ -42,6 +48,7 @@ impl Default for KnnParams {
         Self {
             n_neighbors: 5,
             method: KnnMethod::Largest,
+            max_reference_rows: None,
         }
     }
 }
@@ -86,27 +93,64 @@ impl Detector for KnnParams {
     type Fitted = FittedKnn;
 
     fn validate(&self) -> Result<()> {
-        validate_neighbors(self.n_neighbors)
+        validate_neighbors(self.n_neighbors)?;
+        match self.max_reference_rows {
+            Some(cap) if cap <= self.n_neighbors => Err(invalid(
+                "max_reference_rows",
+                format!(
+                    "must be more than n_neighbors ({}), got {cap}",
+                    self.n_neighbors
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
-    fn fit(&self, data: ArrayView2<'_, f64>, _seed: u64) -> Result<Fitted<FittedKnn>> {
+    fn fit(&self, data: ArrayView2<'_, f64>, seed: u64) -> Result<Fitted<FittedKnn>> {
         self.validate()?;
         check_data(data, "knn", self.n_neighbors + 1)?;
         let k = self.n_neighbors;
         let method = self.method;
-        let (index, mut neighbours) = NeighborIndex::build_with_training_neighbours(data, k)?;
+        let n = data.nrows();
+        let reference = match self.max_reference_rows {
+            Some(cap) if cap < n => {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let mut rows = rand::seq::index::sample(&mut rng, n, cap).into_vec();
+                rows.sort_unstable();
+                Some(rows)
+            }
+            _ => None,
+        };
+        let sample = reference.as_ref().map(|rows| data.select(Axis(0), rows));
+        let (index, mut neighbours) = NeighborIndex::build_with_training_neighbours(
+            sample.as_ref().map_or(data, |s| s.view()),
+            k,
+        )?;
         let by_position: Vec<f64> = neighbours
             .distances
             .par_chunks_mut(k)
             .map(|distances| aggregate(method, distances))
             .collect();
-        let training_scores = index.to_row_order(&by_position);
+        let model = FittedKnn {
+            index,
+            n_neighbors: k,
+            method: self.method,
+        };
+        let reference_scores = model.index.to_row_order(&by_position);
+        let training_scores = match reference {
+            None => reference_scores,
+            Some(rows) => {
+                // Rows in the sample are not their own neighbours; the others are
+                // scored against the whole sample.
+                let mut scores = model.score(data);
+                for (&row, score) in rows.iter().zip(reference_scores) {
+                    scores[row] = score;
+                }
+                scores
+            }
+        };
         Ok(Fitted {
-            model: FittedKnn {
-                index,
-                n_neighbors: k,
-                method: self.method,
-            },
+            model,
             training_scores,
         })
     }
@@ -160,6 +204,7 @@ mod tests {
             KnnParams {
                 n_neighbors: 3,
                 method,
+                ..Default::default()
             }
             .fit(data.view(), 0)
             .unwrap()
@@ -168,6 +213,34 @@ mod tests {
         assert_eq!(score_of(KnnMethod::Largest), 4.0);
         assert!((score_of(KnnMethod::Mean) - 7.0 / 3.0).abs() < 1e-12);
         assert_eq!(score_of(KnnMethod::Median), 2.0);
+    }
+
+    #[test]
+    fn a_capped_reference_set_scores_every_row_against_the_sample() {
+        let data = ndarray::Array2::from_shape_fn((300, 2), |(i, j)| ((i * 7 + j * 13) % 29) as f64);
+        let capped = KnnParams {
+            max_reference_rows: Some(50),
+            ..Default::default()
+        };
+        let fit = capped.fit(data.view(), 3).unwrap();
+        assert_eq!(fit.model.index.len(), 50);
+        // Same seed, same sample; another seed, another sample.
+        assert_eq!(capped.fit(data.view(), 3).unwrap().training_scores, fit.training_scores);
+        let rescored = fit.model.score(data.view());
+        let mut excluded_self = 0;
+        for (trained, again) in fit.training_scores.iter().zip(&rescored) {
+            // A sampled row does not count itself, so its training score is never lower.
+            assert!(trained >= again);
+            excluded_self += usize::from(trained > again);
+        }
+        assert!(excluded_self > 0 && excluded_self <= 50, "{excluded_self}");
+        let err = KnnParams {
+            max_reference_rows: Some(5),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("max_reference_rows"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Detector, Fitted, FittedDetector, score_rows};
 use crate::error::Result;
-use crate::stats::{check_data, median_mad};
+use crate::stats::{check_data, robust_location_scale};
 
 /// Parameters of the MAD detector (none to tune).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,22 +33,7 @@ impl Detector for MadParams {
         check_data(data, "mad", 1)?;
         let (median, scale) = data
             .axis_iter(Axis(1))
-            .map(|col| {
-                let values = col.to_vec();
-                let (median, mad) = median_mad(&values);
-                let scale = if mad > 0.0 {
-                    1.4826 * mad
-                } else {
-                    let mean_abs = values.iter().map(|v| (v - median).abs()).sum::<f64>()
-                        / values.len() as f64;
-                    if mean_abs > 0.0 {
-                        1.2533 * mean_abs
-                    } else {
-                        1.0
-                    }
-                };
-                (median, scale)
-            })
+            .map(|col| robust_location_scale(&col.to_vec()))
             .unzip();
         let model = FittedMad { median, scale };
         let training_scores = model.score(data);

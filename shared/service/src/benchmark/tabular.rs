@@ -215,7 +215,7 @@ pub fn accuracy(
     let flags: Vec<bool> = fit.scores.iter().map(|&s| s > threshold).collect();
     let mut auc = roc_auc(&fit.scores, &dataset.labels).unwrap_or(f64::NAN);
     let mut ap = average_precision(&fit.scores, &dataset.labels).unwrap_or(f64::NAN);
-    let randomised = matches!(params.name(), "iforest" | "rcf" | "ensemble");
+    let randomised = matches!(params.name(), "iforest" | "rcf" | "ensemble" | "auto");
     if randomised && seeds > 1 {
         for extra in 1..seeds {
             let (_, scores) = Model::fit(

@@ -57,7 +57,7 @@ where
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DetectRequest {
-    /// Algorithm name or alias (default iforest).
+    /// Algorithm name or alias (default auto).
     pub algorithm: Option<String>,
     /// Ensemble members by name (ensemble endpoint).
     pub algorithms: Option<Vec<String>>,
@@ -134,6 +134,10 @@ pub(super) struct AnomalyOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     explanation: Option<Vec<FeatureContribution>>,
+    /// With `auto` (and `max` ensembles): the member detector that scored the row
+    /// highest, whose contributions `explanation` lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detector: Option<String>,
 }
 
 /// Response of detect / ensemble / explain / predict.
@@ -164,15 +168,17 @@ impl DetectResponse {
         detection: Detection,
         started: Instant,
     ) -> Self {
-        let mut explanations: HashMap<usize, Vec<FeatureContribution>> = detection
-            .explanations
-            .into_iter()
-            .map(|e| (e.row, e.top_features))
-            .collect();
+        let mut explanations: HashMap<usize, (Vec<FeatureContribution>, Option<String>)> =
+            detection
+                .explanations
+                .into_iter()
+                .map(|e| (e.row, (e.top_features, e.detector)))
+                .collect();
         let anomalies: Vec<AnomalyOut> = (0..detection.scores.len())
             .filter(|&k| detection.anomalies[k])
             .map(|k| {
                 let row = table.source_rows[k];
+                let (explanation, detector) = explanations.remove(&k).unzip();
                 AnomalyOut {
                     index: row,
                     score: detection.scores[k],
@@ -182,7 +188,8 @@ impl DetectResponse {
                         .iter()
                         .map(|c| (c.name.clone(), Value::String(c.values[row].clone())))
                         .collect(),
-                    explanation: explanations.remove(&k),
+                    explanation,
+                    detector: detector.flatten(),
                 }
             })
             .collect();
