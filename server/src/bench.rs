@@ -200,7 +200,7 @@ fn geomean(values: impl Iterator<Item = f64>) -> Option<f64> {
 fn print_summary(cells: &[Cell], algorithms: &[String]) {
     println!();
     println!(
-        "{:<8} {:>9} {:>9} {:>8} {:>22} {:>11} {:>13} {:>11}",
+        "{:<8} {:>9} {:>9} {:>8} {:>22} {:>11} {:>13} {:>11} {:>8} {:>8} {:>8} {:>10}",
         "algo",
         "mean_auc",
         "base_auc",
@@ -208,8 +208,19 @@ fn print_summary(cells: &[Cell], algorithms: &[String]) {
         "worst (dataset)",
         "speedup_gm",
         "gm_>=5000rows",
-        "speedup_all"
+        "speedup_all",
+        "mean_ap",
+        "autoF1",
+        "top10F1",
+        "x_iforest"
     );
+    // One-thread time relative to iforest's on the same set, for sets of >= 5000 rows.
+    let iforest_seconds = |dataset: &str| {
+        cells
+            .iter()
+            .find(|c| c.algorithm == "iforest" && c.dataset == dataset)
+            .map(|c| c.seconds_1t)
+    };
     for algorithm in algorithms {
         let name = AlgorithmParams::default_for(algorithm).map_or(algorithm.as_str(), |p| p.name());
         let mine: Vec<&Cell> = cells.iter().filter(|c| c.algorithm == name).collect();
@@ -240,8 +251,17 @@ fn print_summary(cells: &[Cell], algorithms: &[String]) {
                 .iter()
                 .filter_map(|(c, b)| c.seconds_all.map(|s| b.seconds / s)),
         );
+        let count = mine.len() as f64;
+        let mean_ap = mine.iter().map(|c| c.accuracy.avg_precision).sum::<f64>() / count;
+        let mean_f1 = mine.iter().map(|c| c.accuracy.f1).sum::<f64>() / count;
+        let mean_top_f1 = mine.iter().map(|c| c.accuracy.f1_top_tenth).sum::<f64>() / count;
+        let to_iforest = geomean(
+            mine.iter()
+                .filter(|c| c.rows >= 5000)
+                .filter_map(|c| Some(c.seconds_1t / iforest_seconds(&c.dataset)?)),
+        );
         println!(
-            "{:<8} {:>9.4} {:>9} {:>8} {:>22} {:>11} {:>13} {:>11}",
+            "{:<8} {:>9.4} {:>9} {:>8} {:>22} {:>11} {:>13} {:>11} {:>8.4} {:>8.3} {:>8.3} {:>10}",
             name,
             mean_auc,
             opt(base_auc, 4),
@@ -250,6 +270,10 @@ fn print_summary(cells: &[Cell], algorithms: &[String]) {
             opt(speedup, 1),
             opt(speedup_big, 1),
             opt(speedup_all, 1),
+            mean_ap,
+            mean_f1,
+            mean_top_f1,
+            opt(to_iforest, 2),
         );
     }
     let big: Vec<f64> = cells

@@ -440,7 +440,14 @@ fn error_paths_name_the_problem() {
             "unknown algorithm `svm`",
         ),
         (
-            vec!["detect", good, "-a", "iforest", "--params", "{\"n_estimators\": 0}"],
+            vec![
+                "detect",
+                good,
+                "-a",
+                "iforest",
+                "--params",
+                "{\"n_estimators\": 0}",
+            ],
             "invalid parameter `n_estimators`",
         ),
         (

@@ -125,6 +125,24 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_recipe_is_auto() {
+        // The ensemble form the README writes out scores exactly as `auto`.
+        let recipe = crate::AlgorithmParams::from_name(
+            "ensemble",
+            Some(serde_json::json!({
+                "members": ["iforest", "hbos", "pca",
+                    {"algorithm": "knn", "parameters": {"max_reference_rows": 20000}}],
+                "combination": "max", "normalization": "robust", "scaling": "robust"
+            })),
+        )
+        .unwrap();
+        let d = data();
+        let by_hand = recipe.fit(d.view(), 5).unwrap().training_scores;
+        let auto = crate::AlgorithmParams::default_for("auto").unwrap();
+        assert_eq!(auto.fit(d.view(), 5).unwrap().training_scores, by_hand);
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_scores() {
         let d = data();
         let a = AutoParams::default().fit(d.view(), 7).unwrap();

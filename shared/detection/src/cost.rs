@@ -168,8 +168,7 @@ impl SingleParams {
 /// k-neighbour query per row of `n`.
 fn neighbours(n: u64, reference: u64, d: u64, k: u64) -> Cost {
     let tree = Cost {
-        memory_bytes: mul(&[3, reference, d, 8])
-            .saturating_add(mul(&[n, k.saturating_add(1), 16])),
+        memory_bytes: mul(&[3, reference, d, 8]).saturating_add(mul(&[n, k.saturating_add(1), 16])),
         // A query visits ~k leaves of 32 rows each in low dimensions; in high dimensions
         // it degrades towards a scan of every reference row, which the min() bounds.
         work: mul(&[

@@ -199,27 +199,33 @@ impl Serialize for FittedModel {
 
 impl<'de> Deserialize<'de> for AlgorithmParams {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_map(
-            TaggedVisitor::<SingleParams, EnsembleParams, AutoParams, Self> {
-                content_key: "parameters",
-                single: Self::Single,
-                ensemble: Self::Ensemble,
-                auto: Self::Auto,
-            },
-        )
+        deserializer.deserialize_map(TaggedVisitor::<
+            SingleParams,
+            EnsembleParams,
+            AutoParams,
+            Self,
+        > {
+            content_key: "parameters",
+            single: Self::Single,
+            ensemble: Self::Ensemble,
+            auto: Self::Auto,
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for FittedModel {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_map(
-            TaggedVisitor::<Box<FittedSingle>, FittedEnsemble, FittedEnsemble, Self> {
-                content_key: "state",
-                single: Self::Single,
-                ensemble: Self::Ensemble,
-                auto: Self::Auto,
-            },
-        )
+        deserializer.deserialize_map(TaggedVisitor::<
+            Box<FittedSingle>,
+            FittedEnsemble,
+            FittedEnsemble,
+            Self,
+        > {
+            content_key: "state",
+            single: Self::Single,
+            ensemble: Self::Ensemble,
+            auto: Self::Auto,
+        })
     }
 }
 

@@ -245,7 +245,11 @@ pub(crate) fn robust_location_scale(values: &[f64]) -> (f64, f64) {
         1.4826 * mad
     } else {
         let mean_abs = lane_sum(values, |v| (v - median).abs()) / values.len().max(1) as f64;
-        if mean_abs > 0.0 { 1.2533 * mean_abs } else { 1.0 }
+        if mean_abs > 0.0 {
+            1.2533 * mean_abs
+        } else {
+            1.0
+        }
     };
     (median, scale)
 }

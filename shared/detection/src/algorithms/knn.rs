@@ -217,7 +217,8 @@ mod tests {
 
     #[test]
     fn a_capped_reference_set_scores_every_row_against_the_sample() {
-        let data = ndarray::Array2::from_shape_fn((300, 2), |(i, j)| ((i * 7 + j * 13) % 29) as f64);
+        let data =
+            ndarray::Array2::from_shape_fn((300, 2), |(i, j)| ((i * 7 + j * 13) % 29) as f64);
         let capped = KnnParams {
             max_reference_rows: Some(50),
             ..Default::default()
@@ -225,7 +226,10 @@ mod tests {
         let fit = capped.fit(data.view(), 3).unwrap();
         assert_eq!(fit.model.index.len(), 50);
         // Same seed, same sample; another seed, another sample.
-        assert_eq!(capped.fit(data.view(), 3).unwrap().training_scores, fit.training_scores);
+        assert_eq!(
+            capped.fit(data.view(), 3).unwrap().training_scores,
+            fit.training_scores
+        );
         let rescored = fit.model.score(data.view());
         let mut excluded_self = 0;
         for (trained, again) in fit.training_scores.iter().zip(&rescored) {

@@ -196,6 +196,8 @@ pub struct Accuracy {
     pub flagged: usize,
     /// F1 of the automatic threshold's flags.
     pub f1: f64,
+    /// F1 of flagging the top 10% of scores (PyOD's default contamination).
+    pub f1_top_tenth: f64,
 }
 
 /// Accuracy of `fit` on `dataset`; for randomised algorithms (iforest, rcf, ensemble)
@@ -213,6 +215,12 @@ pub fn accuracy(
         .threshold(Threshold::Auto)
         .map_err(|source| detection_error(dataset, params, source))?;
     let flags: Vec<bool> = fit.scores.iter().map(|&s| s > threshold).collect();
+    // PyOD's habit, for comparison: flag the top 10%.
+    let top_tenth = fit
+        .model
+        .threshold(Threshold::Contamination(0.1))
+        .map_err(|source| detection_error(dataset, params, source))?;
+    let top_flags: Vec<bool> = fit.scores.iter().map(|&s| s > top_tenth).collect();
     let mut auc = roc_auc(&fit.scores, &dataset.labels).unwrap_or(f64::NAN);
     let mut ap = average_precision(&fit.scores, &dataset.labels).unwrap_or(f64::NAN);
     let randomised = matches!(params.name(), "iforest" | "rcf" | "ensemble" | "auto");
@@ -236,6 +244,7 @@ pub fn accuracy(
         avg_precision: ap,
         flagged: flags.iter().filter(|f| **f).count(),
         f1: f1(&flags, &dataset.labels),
+        f1_top_tenth: f1(&top_flags, &dataset.labels),
     })
 }
 
