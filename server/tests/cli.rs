@@ -115,6 +115,28 @@ fn detect_finds_the_labelled_anomalies_and_explains_them() {
     let explanation = rows[flagged[0]]["explanation"].as_array().unwrap();
     assert_eq!(explanation.len(), 2);
     assert!(explanation[0]["feature"].as_str().unwrap().starts_with('f'));
+    // The default algorithm is `auto`: each explanation names the member that fired, in
+    // JSON as a field and in CSV before the features.
+    let members = ["iforest", "hbos", "pca", "knn"];
+    assert!(members.contains(&rows[flagged[0]]["detector"].as_str().unwrap_or("")));
+    let out = pynomaly(dir.path())
+        .args([
+            "detect",
+            sample("breastw.csv").to_str().unwrap(),
+            "--ignore-columns",
+            "label",
+            "--explain",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let csv = csv_rows(&out);
+    let flagged = csv.iter().find(|r| &r[3] == "true").expect("a flagged row");
+    let (member, features) = flagged[4].split_once(": ").expect("`member: features`");
+    assert!(members.contains(&member), "{}", &flagged[4]);
+    assert!(features.starts_with('f'), "{}", &flagged[4]);
 }
 
 #[test]

@@ -15,7 +15,8 @@ use crate::stats::{ScoreDistribution, check_features, percentile_sorted};
 #[serde(rename_all = "snake_case", tag = "rule", content = "value")]
 pub enum Threshold {
     /// No contamination guess needed. For `auto`, whose scores are already robust
-    /// z-scores, a row is anomalous above [`crate::auto::FLAG_ABOVE`]. For the others, a
+    /// z-scores, [`crate::auto::threshold`]: above 3, and above halfway between the median
+    /// training score and its 98th percentile. For the others, a
     /// row is anomalous when its score's robust z-score against the training scores
     /// exceeds 2.5, i.e. `score > median + 2.5 · 1.4826 · MAD`,
     /// with the threshold capped at the training scores' 99th percentile, so that a large
@@ -64,7 +65,7 @@ impl Threshold {
                 percentile_sorted(table, 100.0 * (1.0 - c))
             }
             Self::Auto => params
-                .calibrated_threshold()
+                .own_threshold(training)
                 .unwrap_or_else(|| auto_threshold(training)),
         }
     }

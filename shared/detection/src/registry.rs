@@ -82,11 +82,11 @@ impl AlgorithmParams {
         }
     }
 
-    /// The automatic threshold of an algorithm whose scores are calibrated (the same
-    /// units on any data), if it is one.
-    pub fn calibrated_threshold(&self) -> Option<f64> {
+    /// The automatic threshold of an algorithm with a rule of its own (`auto`, whose
+    /// scores are robust z-scores), given its training scores.
+    pub fn own_threshold(&self, training: &crate::ScoreDistribution) -> Option<f64> {
         match self {
-            Self::Auto(_) => Some(crate::auto::FLAG_ABOVE),
+            Self::Auto(_) => Some(crate::auto::threshold(training)),
             Self::Single(_) | Self::Ensemble(_) => None,
         }
     }

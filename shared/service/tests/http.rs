@@ -156,6 +156,28 @@ async fn ensemble_and_explain() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["anomalies"][0]["explanation"].is_array());
+    // No algorithm named: `auto`, whose explanations name the member that fired; a
+    // single detector's have no such field.
+    assert!(body["anomalies"][0].get("detector").is_none(), "{body}");
+    let (status, body, _) = post_json(
+        &app,
+        "/api/v1/explain",
+        json!({"data": rows_with_outlier()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["algorithm"], "auto");
+    let outlier = body["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["index"] == 60)
+        .unwrap_or_else(|| panic!("row 60 not flagged: {body}"));
+    assert!(
+        ["iforest", "hbos", "pca", "knn"].contains(&outlier["detector"].as_str().unwrap_or("")),
+        "{outlier}"
+    );
+    assert_eq!(outlier["explanation"][0]["feature"], "f1", "{outlier}");
 }
 
 #[tokio::test]
