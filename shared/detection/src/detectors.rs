@@ -61,21 +61,6 @@ impl SingleParams {
         Ok(params)
     }
 
-    /// The canonical algorithm name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Iforest(_) => "iforest",
-            Self::Ecod(_) => "ecod",
-            Self::Copod(_) => "copod",
-            Self::Hbos(_) => "hbos",
-            Self::Knn(_) => "knn",
-            Self::Lof(_) => "lof",
-            Self::Pca(_) => "pca",
-            Self::Mad(_) => "mad",
-            Self::Rcf(_) => "rcf",
-        }
-    }
-
     /// Checks every parameter.
     pub fn validate(&self) -> Result<()> {
         match self {
@@ -129,22 +114,29 @@ pub enum FittedSingle {
     Rcf(Box<FittedRcf>),
 }
 
-impl FittedSingle {
-    /// The canonical algorithm name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Iforest(_) => "iforest",
-            Self::Ecod(_) => "ecod",
-            Self::Copod(_) => "copod",
-            Self::Hbos(_) => "hbos",
-            Self::Knn(_) => "knn",
-            Self::Lof(_) => "lof",
-            Self::Pca(_) => "pca",
-            Self::Mad(_) => "mad",
-            Self::Rcf(_) => "rcf",
+/// `name()` for the two enums over single detectors, whose variants are the same.
+macro_rules! canonical_names {
+    ($($enum:ty),+) => {$(
+        impl $enum {
+            /// The canonical algorithm name.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    Self::Iforest(_) => "iforest",
+                    Self::Ecod(_) => "ecod",
+                    Self::Copod(_) => "copod",
+                    Self::Hbos(_) => "hbos",
+                    Self::Knn(_) => "knn",
+                    Self::Lof(_) => "lof",
+                    Self::Pca(_) => "pca",
+                    Self::Mad(_) => "mad",
+                    Self::Rcf(_) => "rcf",
+                }
+            }
         }
-    }
+    )+};
 }
+
+canonical_names!(SingleParams, FittedSingle);
 
 impl Delegating for FittedSingle {
     fn inner(&self) -> &dyn FittedDetector {

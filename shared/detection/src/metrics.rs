@@ -1,6 +1,18 @@
 //! Evaluation metrics against ground-truth labels, defined as scikit-learn defines them,
 //! for benchmarks and accuracy tests.
 
+/// F1 of `flags` against `labels` (0 when nothing is right).
+pub fn f1(flags: &[bool], labels: &[bool]) -> f64 {
+    let tp = flags.iter().zip(labels).filter(|(f, l)| **f && **l).count() as f64;
+    let flagged = flags.iter().filter(|f| **f).count() as f64;
+    let positives = labels.iter().filter(|l| **l).count() as f64;
+    if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (flagged + positives)
+    }
+}
+
 /// ROC-AUC of `scores` against binary `labels` (true = anomaly): the Mann–Whitney
 /// statistic with tied scores counted as half, as `sklearn.metrics.roc_auc_score`.
 /// `None` when only one class is present.

@@ -3,7 +3,7 @@
 //! fit on all rows, score the same rows, label never given to the detector).
 
 use ndarray::Array2;
-use pynomaly_detection::metrics::roc_auc;
+use pynomaly_detection::metrics::{f1, roc_auc};
 use pynomaly_detection::{AlgorithmParams, Model};
 
 fn load(name: &str) -> (Array2<f64>, Vec<bool>) {
@@ -101,18 +101,6 @@ fn other_detectors_find_the_anomalies() {
             let got = auc(algorithm, dataset, 1);
             assert!(got >= floor, "{algorithm} on {dataset}: {got:.4}");
         }
-    }
-}
-
-/// F1 of `flags` against `labels`.
-fn f1(flags: &[bool], labels: &[bool]) -> f64 {
-    let hits = flags.iter().zip(labels).filter(|(f, l)| **f && **l).count() as f64;
-    let flagged = flags.iter().filter(|f| **f).count() as f64;
-    let truth = labels.iter().filter(|l| **l).count() as f64;
-    if hits == 0.0 {
-        0.0
-    } else {
-        2.0 * hits / (flagged + truth)
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use pynomaly_detection::metrics::{average_precision, roc_auc};
+use pynomaly_detection::metrics::{average_precision, f1, roc_auc};
 use pynomaly_detection::{AlgorithmParams, Model, Threshold};
 
 use super::{BenchmarkError, read_file};
@@ -246,18 +246,6 @@ pub fn accuracy(
         f1: f1(&flags, &dataset.labels),
         f1_top_tenth: f1(&top_flags, &dataset.labels),
     })
-}
-
-/// F1 of `flags` against `labels` (0 when nothing is right).
-pub fn f1(flags: &[bool], labels: &[bool]) -> f64 {
-    let tp = flags.iter().zip(labels).filter(|(f, l)| **f && **l).count() as f64;
-    let flagged = flags.iter().filter(|f| **f).count() as f64;
-    let positives = labels.iter().filter(|l| **l).count() as f64;
-    if tp == 0.0 {
-        0.0
-    } else {
-        2.0 * tp / (flagged + positives)
-    }
 }
 
 #[cfg(test)]
