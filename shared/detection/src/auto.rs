@@ -156,9 +156,17 @@ mod tests {
         )
         .unwrap();
         let d = data();
-        let by_hand = recipe.fit(d.view(), 5).unwrap().training_scores;
         let auto = crate::AlgorithmParams::default_for("auto").unwrap();
-        assert_eq!(auto.fit(d.view(), 5).unwrap().training_scores, by_hand);
+        let detect = |params: &crate::AlgorithmParams| {
+            crate::Model::detect(params, d.view(), vec![], 5, crate::ScoreOptions::default())
+                .unwrap()
+                .1
+        };
+        let (by_hand, automatic) = (detect(&recipe), detect(&auto));
+        assert_eq!(by_hand.scores, automatic.scores);
+        // And the same default threshold, hence the same flags.
+        assert_eq!(by_hand.threshold, automatic.threshold);
+        assert!(automatic.anomalies[200] && automatic.anomalies[201]);
     }
 
     #[test]

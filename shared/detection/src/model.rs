@@ -14,9 +14,10 @@ use crate::stats::{ScoreDistribution, check_features, percentile_sorted};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "rule", content = "value")]
 pub enum Threshold {
-    /// No contamination guess needed. For `auto`, whose scores are already robust
-    /// z-scores, [`crate::auto::threshold`]: above 3, and above halfway between the median
-    /// training score and its 98th percentile. For the others, a
+    /// No contamination guess needed. For `auto` (and ensembles built like it: `max` of
+    /// `robust`-normalised members), whose scores are already robust z-scores,
+    /// [`crate::auto::threshold`]: above 3, and above halfway between the median training
+    /// score and its 98th percentile. For the others, a
     /// row is anomalous when its score's robust z-score against the training scores
     /// exceeds 2.5, i.e. `score > median + 2.5 · 1.4826 · MAD`,
     /// with the threshold capped at the training scores' 99th percentile, so that a large

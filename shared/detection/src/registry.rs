@@ -82,11 +82,19 @@ impl AlgorithmParams {
         }
     }
 
-    /// The automatic threshold of an algorithm with a rule of its own (`auto`, whose
-    /// scores are robust z-scores), given its training scores.
+    /// The automatic threshold of an algorithm with a rule of its own, given its training
+    /// scores: `auto`'s, for `auto` and for any ensemble whose score is, like its, the
+    /// largest of robust z-scores (`max` of `robust`-normalised members).
     pub fn own_threshold(&self, training: &crate::ScoreDistribution) -> Option<f64> {
+        use crate::ensemble::{Combination, Normalization};
         match self {
             Self::Auto(_) => Some(crate::auto::threshold(training)),
+            Self::Ensemble(p)
+                if p.combination == Combination::Max
+                    && p.normalization == Normalization::Robust =>
+            {
+                Some(crate::auto::threshold(training))
+            }
             Self::Single(_) | Self::Ensemble(_) => None,
         }
     }
