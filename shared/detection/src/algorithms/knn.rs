@@ -140,10 +140,19 @@ impl Detector for KnnParams {
         let training_scores = match reference {
             None => reference_scores,
             Some(rows) => {
-                // Rows in the sample are not their own neighbours; the others are
-                // scored against the whole sample.
-                let mut scores = model.score(data);
+                // Rows in the sample are not their own neighbours; the others (only
+                // those: each query costs) are scored against the whole sample.
+                let mut in_sample = vec![false; n];
+                for &row in &rows {
+                    in_sample[row] = true;
+                }
+                let others: Vec<usize> = (0..n).filter(|&i| !in_sample[i]).collect();
+                let other_scores = model.score(data.select(Axis(0), &others).view());
+                let mut scores = vec![0.0; n];
                 for (&row, score) in rows.iter().zip(reference_scores) {
+                    scores[row] = score;
+                }
+                for (&row, score) in others.iter().zip(other_scores) {
                     scores[row] = score;
                 }
                 scores
