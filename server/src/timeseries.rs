@@ -330,14 +330,23 @@ fn bench(args: BenchArgs) -> Result<()> {
     }
     progress.finish_and_clear();
     println!(
-        "\n{:<12} {:>9} {:>9} {:>8} {:>11} {:>10} {:>14} {:>12}",
-        "method", "windows", "found%", "alarms", "precision%", "NAB", "NAB(best t)", "points/s"
+        "\n{:<12} {:>9} {:>9} {:>8} {:>11} {:>10} {:>14} {:>12} {:>9} {:>10}",
+        "method",
+        "windows",
+        "found%",
+        "alarms",
+        "precision%",
+        "NAB",
+        "NAB(best t)",
+        "points/s",
+        "NAB lowFP",
+        "FA/1k clean"
     );
     let baseline = totals.iter().find(|t| t.name == "rolling-z");
     for t in &totals {
         let (best_t, best_nab) = t.best();
         println!(
-            "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1} {:>8.1} (t={:<4}) {:>12.0}",
+            "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1} {:>8.1} (t={:<4}) {:>12.0} {:>9.1} {:>10}",
             t.name,
             t.found,
             t.windows,
@@ -348,6 +357,9 @@ fn bench(args: BenchArgs) -> Result<()> {
             best_nab,
             best_t,
             t.points as f64 / t.seconds.max(1e-9),
+            t.nab_low_fp(),
+            t.clean_false_alarms_per_1000()
+                .map_or_else(|| "-".to_string(), |r| format!("{r:.2}")),
         );
         if let Some(b) = baseline.filter(|b| b.name != t.name) {
             println!(

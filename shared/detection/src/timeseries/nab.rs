@@ -24,6 +24,14 @@ pub const STANDARD: Profile = Profile {
     fn_weight: 1.0,
 };
 
+/// NAB's `reward_low_FP_rate` profile: a false alarm costs twice the standard's (A_FP =
+/// −0.22), for teams that mute a noisy detector.
+pub const LOW_FP: Profile = Profile {
+    tp_weight: 1.0,
+    fp_weight: 0.22,
+    fn_weight: 1.0,
+};
+
 /// A labelled window, as inclusive point indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {

@@ -100,6 +100,12 @@ pub struct MethodTotals {
     pub series: Vec<nab::SeriesScore>,
     /// Sum of raw NAB scores at the method's own threshold.
     pub raw: f64,
+    /// The same with NAB's low-false-positive profile.
+    pub raw_low_fp: f64,
+    /// Alarms on the series without any labelled window (every one is false).
+    pub clean_alarms: usize,
+    /// Points scored (after probation) on those series.
+    pub clean_points: usize,
     /// Windows in all.
     pub windows: usize,
     /// Windows with at least one alarm.
@@ -120,6 +126,17 @@ impl MethodTotals {
     /// Normalised NAB score (0 = no alarms, 100 = perfect) at the method's threshold.
     pub fn nab(&self) -> f64 {
         nab::normalised(self.raw, self.windows, nab::STANDARD)
+    }
+
+    /// Normalised NAB score with the low-false-positive profile.
+    pub fn nab_low_fp(&self) -> f64 {
+        nab::normalised(self.raw_low_fp, self.windows, nab::LOW_FP)
+    }
+
+    /// False alarms per 1,000 scored points on the series with no labelled window, if any.
+    pub fn clean_false_alarms_per_1000(&self) -> Option<f64> {
+        (self.clean_points > 0)
+            .then(|| 1000.0 * self.clean_alarms as f64 / self.clean_points as f64)
     }
 
     /// The best sweep multiplier and its normalised NAB score.
@@ -144,6 +161,9 @@ pub fn evaluate(
         name: method.name().to_string(),
         series: Vec::with_capacity(corpus.len()),
         raw: 0.0,
+        raw_low_fp: 0.0,
+        clean_alarms: 0,
+        clean_points: 0,
         windows: 0,
         found: 0,
         alarms: 0,
@@ -164,6 +184,12 @@ pub fn evaluate(
         totals.points += series.values.len();
         let score = nab::score_series(&detection.anomalies, &series.windows, nab::STANDARD);
         totals.raw += score.raw;
+        totals.raw_low_fp +=
+            nab::score_series(&detection.anomalies, &series.windows, nab::LOW_FP).raw;
+        if series.windows.is_empty() {
+            totals.clean_alarms += score.alarms;
+            totals.clean_points += series.values.len() - nab::probation(series.values.len());
+        }
         totals.windows += score.windows;
         totals.found += score.windows_found;
         totals.alarms += score.alarms;
@@ -245,6 +271,42 @@ mod tests {
         .unwrap();
         assert_eq!(missed.found, 0, "{missed:?}");
         assert!(missed.nab() < found.nab(), "{missed:?} vs {found:?}");
+        // After probation (302 points), a false alarm costs twice as much in the
+        // low-false-positive profile.
+        let late = tempfile::tempdir().unwrap();
+        write_corpus(late.path(), 1000);
+        let false_alarm =
+            evaluate(&esd, &load(late.path()).unwrap(), SeriesSettings::default()).unwrap();
+        assert_eq!(false_alarm.found, 0, "{false_alarm:?}");
+        assert!(false_alarm.alarms >= 1, "{false_alarm:?}");
+        assert!(
+            false_alarm.nab_low_fp() < false_alarm.nab(),
+            "{false_alarm:?}"
+        );
+    }
+
+    #[test]
+    fn alarms_on_a_series_without_windows_are_counted_per_thousand_points() {
+        let dir = tempfile::tempdir().unwrap();
+        write_corpus(dir.path(), 1500);
+        std::fs::write(
+            dir.path().join("labels/combined_windows.json"),
+            r#"{"synthetic/spike.csv": []}"#,
+        )
+        .unwrap();
+        let corpus = load(dir.path()).unwrap();
+        let esd = SeriesMethod::from_name("esd", None).unwrap();
+        let totals = evaluate(&esd, &corpus, SeriesSettings::default()).unwrap();
+        assert!(totals.clean_alarms >= 1, "{totals:?}");
+        // 2,016 points, the first 302 in probation.
+        assert_eq!(totals.clean_points, 2016 - 302);
+        let rate = totals.clean_false_alarms_per_1000().unwrap();
+        assert!(
+            (rate - 1000.0 * totals.clean_alarms as f64 / 1714.0).abs() < 1e-9,
+            "{rate}"
+        );
+        // No window: both NAB profiles are 0 whatever the alarms (nothing to normalise).
+        assert_eq!((totals.windows, totals.nab_low_fp()), (0, 0.0));
     }
 
     #[test]
