@@ -357,17 +357,43 @@ impl FittedEnsemble {
 
     /// With `max`, the index of the member whose standardised score is the row's score.
     pub fn firing_member(&self, row: ArrayView1<'_, f64>) -> Option<usize> {
+        self.fired(ArrayView1::from(&self.scaled_row(row)))
+    }
+
+    /// [`Self::firing_member`] of a row already scaled: every member scores it.
+    fn fired(&self, scaled: ArrayView1<'_, f64>) -> Option<usize> {
         if self.combination != Combination::Max {
             return None;
         }
-        let values = self.scaled_row(row);
-        let view = ArrayView2::from_shape((1, values.len()), &values).ok()?;
+        let view = scaled.insert_axis(Axis(0));
         self.members
             .iter()
             .map(|m| m.standardise(m.model.score(view)[0]))
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i)
+    }
+
+    /// The row's per-feature contributions and, with `max`, the member that fired, found
+    /// together: the row is scaled once and scored by the members once.
+    pub fn explain(&self, row: ArrayView1<'_, f64>) -> (Vec<f64>, Option<usize>) {
+        let values = self.scaled_row(row);
+        let row = ArrayView1::from(&values);
+        if let Some(fired) = self.fired(row) {
+            return (self.members[fired].model.contributions(row), Some(fired));
+        }
+        let mut out = vec![0.0; row.len()];
+        let total_weight: f64 = self.weights.iter().sum();
+        for (member, w) in self.members.iter().zip(&self.weights) {
+            let c = member.model.contributions(row);
+            let sum: f64 = c.iter().sum();
+            if sum > 0.0 {
+                for (o, v) in out.iter_mut().zip(&c) {
+                    *o += w / total_weight * v / sum;
+                }
+            }
+        }
+        (out, None)
     }
 
     /// The algorithm name of member `index`.
@@ -417,26 +443,7 @@ impl FittedDetector for FittedEnsemble {
     }
 
     fn contributions(&self, row: ArrayView1<'_, f64>) -> Vec<f64> {
-        if let Some(fired) = self.firing_member(row) {
-            let values = self.scaled_row(row);
-            return self.members[fired]
-                .model
-                .contributions(ArrayView1::from(&values));
-        }
-        let values = self.scaled_row(row);
-        let row = ArrayView1::from(&values);
-        let mut out = vec![0.0; row.len()];
-        let total_weight: f64 = self.weights.iter().sum();
-        for (member, w) in self.members.iter().zip(&self.weights) {
-            let c = member.model.contributions(row);
-            let sum: f64 = c.iter().sum();
-            if sum > 0.0 {
-                for (o, v) in out.iter_mut().zip(&c) {
-                    *o += w / total_weight * v / sum;
-                }
-            }
-        }
-        out
+        self.explain(row).0
     }
 }
 

@@ -318,7 +318,7 @@ impl Model {
 
     /// Explains one row: its `top` largest feature contributions.
     pub fn explain_row(&self, index: usize, row: ArrayView1<'_, f64>, top: usize) -> Explanation {
-        let contributions = self.state.contributions(row);
+        let (contributions, detector) = self.state.explain(row);
         let total: f64 = contributions.iter().filter(|c| c.is_finite()).sum();
         let mut ranked: Vec<FeatureContribution> = contributions
             .iter()
@@ -336,7 +336,7 @@ impl Model {
         Explanation {
             row: index,
             top_features: ranked,
-            detector: self.state.firing_member(row).map(str::to_string),
+            detector: detector.map(str::to_string),
         }
     }
 

@@ -149,12 +149,15 @@ impl FittedModel {
         }
     }
 
-    /// For an ensemble combined by `max` (`auto` is one), the member that gives the
-    /// row its score.
-    pub fn firing_member(&self, row: ndarray::ArrayView1<'_, f64>) -> Option<&'static str> {
+    /// The row's per-feature contributions and, for an ensemble combined by `max`
+    /// (`auto` is one), the member that gives the row its score.
+    pub fn explain(&self, row: ndarray::ArrayView1<'_, f64>) -> (Vec<f64>, Option<&'static str>) {
         match self {
-            Self::Single(_) => None,
-            Self::Ensemble(m) | Self::Auto(m) => m.member_name(m.firing_member(row)?),
+            Self::Single(m) => (m.contributions(row), None),
+            Self::Ensemble(m) | Self::Auto(m) => {
+                let (contributions, fired) = m.explain(row);
+                (contributions, fired.and_then(|i| m.member_name(i)))
+            }
         }
     }
 }
