@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use pynomaly_detection::timeseries::{METHODS, SeriesDetection, SeriesMethod, SeriesSettings, nab};
 use pynomaly_service::benchmark::corpus;
+use pynomaly_service::formats::FormatError;
 use pynomaly_service::series::{SeriesOptions, read_series};
 use serde::Serialize;
 
@@ -24,7 +25,8 @@ pub struct MethodArgs {
     /// forecast | changepoint | esd | rolling-z | rcf
     #[arg(long, short = 'm', default_value = "esd")]
     pub method: String,
-    /// Method parameters as a JSON object, e.g. '{"window": 100}'.
+    /// Parameters of the method as a JSON object, e.g. '{"alpha": 0.01}' (an error lists
+    /// each method's parameters).
     #[arg(long)]
     pub params: Option<String>,
     /// Seasonal period in points (default: detected where the method uses one).
@@ -65,9 +67,13 @@ pub struct DetectArgs {
     pub file: String,
     #[command(flatten)]
     pub method: MethodArgs,
-    /// Timestamp column.
-    #[arg(long, default_value = "timestamp")]
-    pub time_column: String,
+    /// Timestamp column (default `timestamp`; a file without one is read in row order).
+    #[arg(long)]
+    pub time_column: Option<String>,
+    /// Format of the timestamps when not ISO 8601 / RFC 3339 or epoch, in strftime
+    /// notation, e.g. '%m/%d/%Y %H:%M' or '%d.%m.%Y'.
+    #[arg(long)]
+    pub time_format: Option<String>,
     /// Value column(s), comma-separated (default: every other column).
     #[arg(long, value_delimiter = ',')]
     pub value_column: Option<Vec<String>>,
@@ -123,11 +129,22 @@ fn detect(args: DetectArgs) -> Result<()> {
     let options = SeriesOptions {
         format: crate::input::format_for(&args.file),
         time_column: args.time_column.clone(),
+        time_format: args.time_format.clone(),
         value_columns: args.value_column.clone(),
         entity_column: args.entity_column.clone(),
     };
-    let input =
-        read_series(&bytes, &options).with_context(|| format!("cannot use {}", args.file))?;
+    let input = read_series(&bytes, &options)
+        .map_err(|e| anyhow::anyhow!("{e}{}", series_hint(&e, &args)))
+        .with_context(|| format!("cannot use {}", args.file))?;
+    if input.row_order {
+        eprintln!("pynomaly: no `timestamp` column: points are taken in row order");
+    }
+    for s in input.series.iter().filter(|s| s.repeated_timestamps > 0) {
+        eprintln!(
+            "pynomaly: warning: series {}: {} points repeat the previous point's timestamp; they are scored as separate points in file order (if the file holds several series, name their column with --entity-column)",
+            s.column, s.repeated_timestamps
+        );
+    }
     // (input row, series index, point index) for every point, then input order.
     let mut results: Vec<SeriesDetection> = Vec::with_capacity(input.series.len());
     for s in &input.series {
@@ -184,12 +201,7 @@ fn detect(args: DetectArgs) -> Result<()> {
         })
         .collect();
     write_points(args.output.as_deref(), &points, &changepoints)?;
-    for c in &changepoints {
-        eprintln!(
-            "changepoint at {} ({}): level {:.4} -> {:.4}",
-            c.timestamp, c.column, c.level_before, c.level_after
-        );
-    }
+    report_changepoints(&changepoints, args.output.as_deref());
     let anomalies = points.iter().filter(|p| p.anomaly).count();
     eprintln!(
         "pynomaly: {} points in {} series, {anomalies} anomalies, {} changepoints, {}, {:.1} ms",
@@ -200,6 +212,64 @@ fn detect(args: DetectArgs) -> Result<()> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(())
+}
+
+/// Changepoints shown on standard error: a long series can have hundreds, so only the
+/// largest level shifts, in time order, and where to find the rest.
+const CHANGEPOINTS_SHOWN: usize = 5;
+
+fn report_changepoints(changepoints: &[ChangepointRow<'_>], output: Option<&str>) {
+    let mut largest: Vec<usize> = (0..changepoints.len()).collect();
+    let shift = |i: usize| (changepoints[i].level_after - changepoints[i].level_before).abs();
+    largest.sort_by(|&a, &b| shift(b).total_cmp(&shift(a)));
+    largest.truncate(CHANGEPOINTS_SHOWN);
+    largest.sort_unstable();
+    if changepoints.len() > CHANGEPOINTS_SHOWN {
+        eprintln!(
+            "pynomaly: {} changepoints; the {CHANGEPOINTS_SHOWN} largest level shifts:",
+            changepoints.len()
+        );
+    }
+    for &i in &largest {
+        let c = &changepoints[i];
+        let entity = c.entity.map(|e| format!("{e}/")).unwrap_or_default();
+        eprintln!(
+            "changepoint at {} ({entity}{}): level {:.4} -> {:.4}",
+            c.timestamp, c.column, c.level_before, c.level_after
+        );
+    }
+    let in_json = output.is_some_and(|o| o.to_ascii_lowercase().ends_with(".json"));
+    if changepoints.len() > CHANGEPOINTS_SHOWN && !in_json {
+        eprintln!("pynomaly: every changepoint is in the JSON output (-o result.json)");
+    }
+}
+
+/// What to do about a reading error, in this command's flags.
+fn series_hint(e: &FormatError, args: &DetectArgs) -> String {
+    match e {
+        FormatError::BadTimestamp { value, .. } if args.time_format.is_none() => {
+            let example = if value.contains('/') {
+                "'%m/%d/%Y %H:%M' or '%d/%m/%Y %H:%M'"
+            } else {
+                "'%d.%m.%Y %H:%M:%S'"
+            };
+            format!(" -- or give its format with --time-format, e.g. {example}")
+        }
+        FormatError::BadTimestamp { .. } => {
+            " (the value does not match --time-format; its notation is strftime's)".into()
+        }
+        FormatError::MergedSeries { column, .. } => {
+            format!(" (--entity-column {column})")
+        }
+        FormatError::NonNumeric { column, .. } => format!(
+            " (choose the value columns with --value-column, or if `{column}` names a host or sensor, --entity-column {column})"
+        ),
+        FormatError::UnknownColumn { name, .. } if args.time_column.as_deref() == Some(name) => {
+            " (--time-column names the timestamp column; leave it out to read the rows in order)"
+                .into()
+        }
+        _ => String::new(),
+    }
 }
 
 fn write_points(

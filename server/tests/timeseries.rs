@@ -178,6 +178,88 @@ fn errors_name_the_problem() {
 }
 
 #[test]
+fn traps_of_a_first_file_are_named_or_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two hosts in one file, no --entity-column: refused, naming the column.
+    let mut two = String::from("timestamp,host,cpu\n");
+    for i in 0..40 {
+        for host in ["a", "b"] {
+            two.push_str(&format!("2024-01-01 00:{i:02}:00,{host},{}\n", i % 5));
+        }
+    }
+    let two = write(dir.path(), "two.csv", &two);
+    for extra in [vec![], vec!["--value-column", "cpu"]] {
+        pynomaly()
+            .args(["timeseries", "detect", &two])
+            .args(&extra)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("--entity-column host"));
+    }
+    pynomaly()
+        .args(["timeseries", "detect", &two, "--entity-column", "host"])
+        .assert()
+        .success();
+
+    // No timestamp column: row order, said once.
+    let values: String = (0..60).map(|i| format!("{}\n", (i % 7) as f64)).collect();
+    let untimed = write(dir.path(), "untimed.csv", &format!("value\n{values}"));
+    pynomaly()
+        .args(["timeseries", "detect", &untimed])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("row order"))
+        .stdout(predicate::str::contains("\n59,59,value,"));
+
+    // A US-style date: the message names the flag that reads it, and the flag does.
+    let mut us = String::from("timestamp,value\n");
+    for i in 0..60 {
+        us.push_str(&format!(
+            "03/07/2014 {:02}:{:02},{}\n",
+            i / 60,
+            i % 60,
+            i % 7
+        ));
+    }
+    let us = write(dir.path(), "us.csv", &us);
+    pynomaly()
+        .args(["timeseries", "detect", &us])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--time-format"));
+    pynomaly()
+        .args([
+            "timeseries",
+            "detect",
+            &us,
+            "--time-format",
+            "%m/%d/%Y %H:%M",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn the_help_example_of_params_is_accepted_by_the_default_method() {
+    let help = pynomaly()
+        .args(["timeseries", "detect", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let example = help
+        .split("e.g. '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("an example of --params in the help");
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.csv", &series_csv(600, 400));
+    pynomaly()
+        .args(["timeseries", "detect", &good, "--params", example])
+        .assert()
+        .success();
+}
+
+#[test]
 fn bench_scores_with_nab() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("synthetic")).unwrap();

@@ -6,8 +6,9 @@
 //! 2. Seasonality: the median of the detrended values at each phase of the period (given,
 //!    or detected with augurs' periodogram; none if no period stands out).
 //! 3. Generalised ESD (Rosner 1983) on the residuals, with median and MAD in place of mean
-//!    and standard deviation (the "hybrid" part), up to `max_anoms` of the points, at
-//!    significance `alpha`, looking at high, low or both tails.
+//!    and standard deviation (the "hybrid" part), up to `max_anoms` of the points (times
+//!    the sensitivity when above 1), at significance `alpha`, looking at high, low or
+//!    both tails.
 
 use augurs::seasons::PeriodogramDetector;
 use serde::{Deserialize, Serialize};
@@ -179,7 +180,10 @@ impl EsdParams {
 
         // Generalised ESD: remove the most extreme residual k times, each time testing it
         // against the critical value for the points left.
-        let k_max = ((self.max_anoms * n as f64) as usize).max(1);
+        // A sensitivity above 1 raises the cap with the threshold; otherwise a series
+        // already at its cap would flag the same points at every sensitivity.
+        let cap = (self.max_anoms * sensitivity.max(1.0)).min(0.49);
+        let k_max = ((cap * n as f64) as usize).max(1);
         let mut remaining: Vec<usize> = (0..n).collect();
         let mut removed = Vec::with_capacity(k_max);
         let mut anomalies = 0;
@@ -277,6 +281,30 @@ mod tests {
         };
         let d = p.detect(&v, None, 1.0);
         assert!(d.anomalies[300] && !d.anomalies[600]);
+    }
+
+    #[test]
+    fn a_higher_sensitivity_raises_the_cap_on_flags() {
+        // 60 spikes in 1,000 points: three times the default cap of 2%.
+        let mut v = seasonal(1000, 24);
+        for k in 0..60 {
+            v[10 + 16 * k] += 40.0 + k as f64;
+        }
+        let p = EsdParams {
+            period: Some(24),
+            ..Default::default()
+        };
+        let flags = |s: f64| {
+            p.detect(&v, None, s)
+                .anomalies
+                .iter()
+                .filter(|&&a| a)
+                .count()
+        };
+        assert_eq!(flags(1.0), 20);
+        assert_eq!(flags(2.0), 40);
+        // At 4 the cap (80) is above the spikes: every spike, and the threshold decides.
+        assert!(flags(4.0) >= 60);
     }
 
     #[test]

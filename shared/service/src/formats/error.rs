@@ -63,6 +63,16 @@ pub enum FormatError {
         /// The value as text.
         value: String,
     },
+    /// Rows repeat timestamps that a column separates: several series in one file.
+    #[error(
+        "{repeated} rows repeat another row's timestamp, and column `{column}` separates them into series that do not: the file looks like one series per `{column}`; name it as the entity column"
+    )]
+    MergedSeries {
+        /// Rows whose timestamp repeats.
+        repeated: usize,
+        /// The column that separates them.
+        column: String,
+    },
     /// A value so large that the detectors' arithmetic (squared distances, covariances)
     /// would overflow and score it silently wrong.
     #[error(
