@@ -28,7 +28,7 @@ use crate::formats::{
 };
 
 /// Options for [`read_series`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SeriesOptions {
     /// Format; guessed from the content when `None`.
     pub format: Option<Format>,
@@ -42,17 +42,6 @@ pub struct SeriesOptions {
     pub entity_column: Option<String>,
 }
 
-impl Default for SeriesOptions {
-    fn default() -> Self {
-        Self {
-            format: None,
-            time_column: None,
-            time_format: None,
-            value_columns: None,
-            entity_column: None,
-        }
-    }
-}
 
 /// One series in time order.
 #[derive(Debug, Clone, PartialEq)]
