@@ -352,24 +352,23 @@ pub struct BenchArgs {
 fn bench(args: BenchArgs) -> Result<()> {
     let corpus = corpus::load(&args.data)?;
     // The rolling z-score always runs: it is the baseline printed beside every method.
-    let mut names = args.methods.clone();
-    if !names
-        .iter()
-        .any(|m| SeriesMethod::from_name(m, None).is_ok_and(|m| m.name() == "rolling-z"))
-    {
-        names.insert(0, "rolling-z".into());
-    }
-    let methods: Vec<SeriesMethod> = names
+    let mut methods: Vec<SeriesMethod> = args
+        .methods
         .iter()
         .map(|m| {
             let params = args
                 .params
                 .as_deref()
                 .map(serde_json::from_str)
-                .transpose()?;
+                .transpose()
+                .context("--params is not valid JSON")?;
             Ok(SeriesMethod::from_name(m, params)?)
         })
         .collect::<Result<_>>()?;
+    // `--params` are the listed methods'; the baseline keeps its defaults.
+    if !methods.iter().any(|m| m.name() == "rolling-z") {
+        methods.insert(0, SeriesMethod::from_name("rolling-z", None)?);
+    }
     let settings = SeriesSettings {
         cooldown: args.cooldown,
         ..Default::default()

@@ -144,7 +144,9 @@ fn likely_entity_column(
             .collect();
         keyed.sort_unstable();
         let groups = 1 + keyed.windows(2).filter(|w| w[0].0 != w[1].0).count();
-        groups >= 2 && groups <= rows.len() / 2 && keyed.windows(2).all(|w| w[0] != w[1])
+        // An entity has many rows: a column of mostly distinct values (a measurement) does
+        // not name series however it splits the rows.
+        groups >= 2 && 4 * groups <= rows.len() && keyed.windows(2).all(|w| w[0] != w[1])
     })
 }
 
@@ -221,13 +223,15 @@ pub fn read_series(bytes: &[u8], options: &SeriesOptions) -> Result<SeriesInput,
             .filter(|w| timestamps[w[0]] == timestamps[w[1]])
             .count();
         if repeated_timestamps > 0 {
-            // Text columns (a host name) before numeric ones (a status code).
+            // Text columns (a host name), then numeric ones that are not values (a
+            // sensor number).
             let is_text = |j: usize| {
                 rows.iter()
                     .any(|&i| matches!(raw.rows[i][j], Cell::Text(_)))
             };
             let mut candidates: Vec<usize> = (0..raw.names.len())
                 .filter(|&j| Some(j) != time && Some(j) != entity)
+                .filter(|&j| is_text(j) || !value_columns.contains(&j))
                 .collect();
             candidates.sort_by_key(|&j| !is_text(j));
             let candidates = candidates.into_iter();
@@ -321,7 +325,7 @@ mod tests {
 
     #[test]
     fn merged_series_are_refused_naming_the_separating_column() {
-        let csv = "timestamp,host,cpu\n2024-01-01 00:00:00,a,1\n2024-01-01 00:00:00,b,5\n2024-01-01 00:01:00,a,2\n2024-01-01 00:01:00,b,6\n2024-01-01 00:02:00,a,1\n2024-01-01 00:02:00,b,5\n";
+        let csv = "timestamp,host,cpu\n2024-01-01 00:00:00,a,1\n2024-01-01 00:00:00,b,5\n2024-01-01 00:01:00,a,2\n2024-01-01 00:01:00,b,6\n2024-01-01 00:02:00,a,1\n2024-01-01 00:02:00,b,5\n2024-01-01 00:03:00,a,1\n2024-01-01 00:03:00,b,5\n";
         let options = SeriesOptions {
             value_columns: Some(vec!["cpu".into()]),
             ..Default::default()
@@ -330,7 +334,7 @@ mod tests {
         assert_eq!(
             err,
             FormatError::MergedSeries {
-                repeated: 3,
+                repeated: 4,
                 column: "host".into()
             }
         );

@@ -8,6 +8,8 @@
 //! - [`forecast`]: MSTL decomposition with an ETS trend (augurs), prediction intervals.
 //! - [`changepoint`]: Bayesian online changepoint detection (augurs).
 //! - [`stream`]: streaming Random Cut Forest over shingles, with serialisable state.
+//! - [`context`]: contextual anomaly detection (CAD OSE's algorithm): a memory of
+//!   value patterns that reports what it did not predict.
 //!
 //! `sensitivity` (default 1) scales every method's threshold: thresholds are divided by
 //! it, so 2 flags more and 0.5 flags less.
@@ -60,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DetectionError, Result, invalid};
 
 pub mod changepoint;
+pub mod context;
 pub mod esd;
 pub mod forecast;
 pub mod nab;
@@ -138,10 +141,18 @@ pub enum SeriesMethod {
     Esd(esd::EsdParams),
     RollingZ(rolling_z::RollingZParams),
     Rcf(stream::StreamingRcfParams),
+    Context(context::ContextParams),
 }
 
 /// Names of the methods, in listing order.
-pub const METHODS: &[&str] = &["forecast", "changepoint", "esd", "rolling-z", "rcf"];
+pub const METHODS: &[&str] = &[
+    "forecast",
+    "changepoint",
+    "esd",
+    "rolling-z",
+    "rcf",
+    "context",
+];
 
 impl SeriesMethod {
     /// Method `name` with `parameters` (a JSON object or null), validated.
@@ -152,6 +163,7 @@ impl SeriesMethod {
             "esd" | "s-h-esd" | "shesd" | "seasonal-esd" => "esd",
             "rolling-z" | "rollingz" | "zscore" | "rolling-zscore" => "rolling-z",
             "rcf" | "random-cut-forest" | "streaming-rcf" => "rcf",
+            "context" | "contextual" | "cad" | "cad-ose" => "context",
             _ => {
                 return Err(DetectionError::UnknownAlgorithm {
                     name: name.to_string(),
@@ -182,6 +194,7 @@ impl SeriesMethod {
             Self::Esd(_) => "esd",
             Self::RollingZ(_) => "rolling-z",
             Self::Rcf(_) => "rcf",
+            Self::Context(_) => "context",
         }
     }
 
@@ -193,6 +206,7 @@ impl SeriesMethod {
             Self::Esd(p) => p.validate(),
             Self::RollingZ(p) => p.validate(),
             Self::Rcf(p) => p.validate(),
+            Self::Context(p) => p.validate(),
         }
     }
 
@@ -204,6 +218,7 @@ impl SeriesMethod {
             Self::Esd(p) => p.min_points(),
             Self::RollingZ(p) => p.min_points(),
             Self::Rcf(p) => p.min_points(),
+            Self::Context(p) => p.min_points(),
         }
     }
 
@@ -261,6 +276,7 @@ impl SeriesMethod {
             Self::Esd(p) => p.detect(values, period, sensitivity),
             Self::RollingZ(p) => p.detect(values, sensitivity),
             Self::Rcf(p) => p.detect(values, sensitivity)?,
+            Self::Context(p) => p.detect(values, sensitivity),
         };
         let mut detection = detection;
         let cooldown = cooldown.unwrap_or_else(|| default_cooldown(values.len()));

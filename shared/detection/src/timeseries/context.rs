@@ -1,0 +1,393 @@
+//! Contextual anomaly detection: the algorithm of CAD OSE (M. Smirnov's Contextual Anomaly
+//! Detector, Open Source Edition, second on the Numenta Anomaly Benchmark's
+//! standard-profile table), implemented here from its description; no code of the
+//! AGPL reference was taken.
+//!
+//! Each value becomes a few *facts*: its bin among `2^bits` equal bins of the series'
+//! range, written as one fact per bit. A *context* pairs a set of facts seen at one step
+//! (the left half: the step's facts plus the contexts it activated) with facts seen at the
+//! next (the right half). The memory starts empty and learns as it reads:
+//! - at every step the pair (previous left facts, current facts) is remembered as a
+//!   zero-level context, and contexts whose left half matched the previous step are
+//!   *selected*; those whose right half matches the current facts fire (*active*);
+//! - partial overlaps of selected halves with what was seen become candidate contexts,
+//!   remembered when new;
+//! - the `max_active` most-used active contexts join the next step's left facts, so
+//!   contexts chain into longer patterns.
+//!
+//! The raw score is `(1 − active/selected + new/candidates) / 2`: high when the memory
+//! predicted little of what happened and had to learn much. After a raw score at or above
+//! `threshold`, the next `rest` points score 0 (the episode is already reported). The first
+//! `rest` points score 0 too, while the memory fills.
+//!
+//! Every step depends only on the past, except the value range: by default the range of
+//! the first points (the NAB probation period, 15% of the series, at most 750 points),
+//! widened by half its width on each side, later values being clamped to it (`range:
+//! "learned"`); `range: "series"` takes the whole series' range, as NAB gives its detectors.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::SeriesDetection;
+use crate::error::{Result, invalid};
+
+/// How the value range that the bins divide is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RangeSource {
+    /// The first points (15%, at most 750), widened by half the width each side: causal.
+    #[default]
+    Learned,
+    /// The whole series' minimum and maximum (batch only).
+    Series,
+}
+
+/// Parameters of the contextual detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContextParams {
+    /// Bits per value: the range is cut into `2^bits` bins (1–8; default 3).
+    pub bits: u32,
+    /// Raw score at which a point is flagged and the rest period starts (0–1; default
+    /// 0.75).
+    pub threshold: f64,
+    /// Points after a flag whose score is 0 (default: 3% of the series, 10–150).
+    pub rest: Option<usize>,
+    /// Largest left half, in facts, from which new contexts are built (1–64; default 7).
+    pub max_left: usize,
+    /// Active contexts carried into the next step (1–256; default 15).
+    pub max_active: usize,
+    /// Where the value range comes from (default `learned`).
+    pub range: RangeSource,
+}
+
+impl Default for ContextParams {
+    fn default() -> Self {
+        Self {
+            bits: 3,
+            threshold: 0.75,
+            rest: None,
+            max_left: 7,
+            max_active: 15,
+            range: RangeSource::Learned,
+        }
+    }
+}
+
+impl ContextParams {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(1..=8).contains(&self.bits) {
+            return Err(invalid(
+                "bits",
+                format!("must be between 1 and 8, got {}", self.bits),
+            ));
+        }
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(invalid(
+                "threshold",
+                format!("must be in (0, 1], got {}", self.threshold),
+            ));
+        }
+        if let Some(r) = self.rest
+            && r > 100_000
+        {
+            return Err(invalid("rest", format!("must be at most 100000, got {r}")));
+        }
+        if !(1..=64).contains(&self.max_left) {
+            return Err(invalid(
+                "max_left",
+                format!("must be between 1 and 64, got {}", self.max_left),
+            ));
+        }
+        if !(1..=256).contains(&self.max_active) {
+            return Err(invalid(
+                "max_active",
+                format!("must be between 1 and 256, got {}", self.max_active),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn min_points(&self) -> usize {
+        20
+    }
+
+    /// Points the range is learned from, for a series of `n`.
+    fn learning_points(n: usize) -> usize {
+        (n * 15 / 100).clamp(10.min(n), 750)
+    }
+
+    pub(crate) fn detect(&self, values: &[f64], sensitivity: f64) -> SeriesDetection {
+        let n = values.len();
+        let range_of = |v: &[f64]| {
+            v.iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                    (lo.min(x), hi.max(x))
+                })
+        };
+        let (lo, hi) = match self.range {
+            RangeSource::Series => range_of(values),
+            RangeSource::Learned => {
+                let (lo, hi) = range_of(&values[..Self::learning_points(n)]);
+                let margin = (hi - lo) / 2.0;
+                (lo - margin, hi + margin)
+            }
+        };
+        let rest = self.rest.unwrap_or((n * 3 / 100).clamp(10, 150));
+        let mut detector = ContextDetector::new(self, lo, hi, rest);
+        let flag_at = self.threshold / sensitivity;
+        let mut out = SeriesDetection::with_len(n);
+        for (i, &x) in values.iter().enumerate() {
+            let score = detector.score(x);
+            out.scores[i] = score / flag_at;
+            out.anomalies[i] = score >= flag_at;
+        }
+        out
+    }
+}
+
+/// Facts of a step: bits of the value's bin (below 64), and active contexts
+/// (`NEURON | context`).
+type Fact = u32;
+const NEURON: Fact = 1 << 31;
+
+/// One half of some contexts: a sorted set of facts.
+#[derive(Debug, Clone)]
+struct Half {
+    size: usize,
+    /// This half's facts among the current input (sorted).
+    matched: Vec<Fact>,
+    /// Left halves: (right half, context) in the order learned.
+    contexts: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    uses: u32,
+    /// Remembered as a (previous step, this step) pair, which lets it seed new contexts.
+    zero_level: bool,
+    left: u32,
+    right: u32,
+}
+
+/// The halves of one side and the index from fact to the halves holding it.
+#[derive(Debug, Clone, Default)]
+struct Side {
+    halves: Vec<Half>,
+    ids: HashMap<Vec<Fact>, u32>,
+    by_fact: HashMap<Fact, Vec<u32>>,
+    /// Halves with at least one matched fact, in creation order.
+    matched: Vec<u32>,
+}
+
+impl Side {
+    fn id(&mut self, facts: &[Fact]) -> u32 {
+        if let Some(&id) = self.ids.get(facts) {
+            return id;
+        }
+        let id = self.halves.len() as u32;
+        self.halves.push(Half {
+            size: facts.len(),
+            matched: Vec::new(),
+            contexts: Vec::new(),
+        });
+        self.ids.insert(facts.to_vec(), id);
+        for &f in facts {
+            self.by_fact.entry(f).or_default().push(id);
+        }
+        id
+    }
+
+    /// Matches every half against `facts` (sorted).
+    fn cross(&mut self, facts: &[Fact]) {
+        for &h in &self.matched {
+            self.halves[h as usize].matched.clear();
+        }
+        self.matched.clear();
+        for &f in facts {
+            if let Some(holders) = self.by_fact.get(&f) {
+                for &h in holders {
+                    let half = &mut self.halves[h as usize];
+                    if half.matched.is_empty() {
+                        self.matched.push(h);
+                    }
+                    half.matched.push(f);
+                }
+            }
+        }
+        self.matched.sort_unstable();
+    }
+}
+
+type Candidate = (Vec<Fact>, Vec<Fact>);
+
+/// The detector's memory, fed one value at a time.
+#[derive(Debug, Clone)]
+struct ContextDetector {
+    lo: f64,
+    step: f64,
+    bits: u32,
+    max_bin: i64,
+    threshold: f64,
+    rest: usize,
+    max_left: usize,
+    max_active: usize,
+    left: Side,
+    right: Side,
+    contexts: Vec<Context>,
+    pair_ids: HashMap<(u32, u32), u32>,
+    left_facts: Vec<Fact>,
+    /// Points left in the rest period.
+    resting: usize,
+}
+
+impl ContextDetector {
+    fn new(params: &ContextParams, lo: f64, hi: f64, rest: usize) -> Self {
+        let max_bin = (1i64 << params.bits) - 1;
+        let width = if hi > lo { hi - lo } else { max_bin as f64 };
+        Self {
+            lo,
+            step: width / max_bin as f64,
+            bits: params.bits,
+            max_bin,
+            threshold: params.threshold,
+            rest,
+            max_left: params.max_left,
+            max_active: params.max_active,
+            left: Side::default(),
+            right: Side::default(),
+            contexts: Vec::new(),
+            pair_ids: HashMap::new(),
+            left_facts: Vec::new(),
+            // Nothing is reported while the memory fills.
+            resting: rest,
+        }
+    }
+
+    /// The context of halves (`left`, `right`), learned if new: `(id, was new)`.
+    fn learn(&mut self, left: &[Fact], right: &[Fact], zero_level: bool) -> (u32, bool) {
+        let l = self.left.id(left);
+        let r = self.right.id(right);
+        if let Some(&c) = self.pair_ids.get(&(l, r)) {
+            if zero_level {
+                self.contexts[c as usize].zero_level = true;
+            }
+            return (c, false);
+        }
+        let c = self.contexts.len() as u32;
+        self.contexts.push(Context {
+            uses: 0,
+            zero_level,
+            left: l,
+            right: r,
+        });
+        self.pair_ids.insert((l, r), c);
+        self.left.halves[l as usize].contexts.push((r, c));
+        (c, true)
+    }
+
+    /// Scores `x` and learns from it: the reported score (0 while resting).
+    fn score(&mut self, x: f64) -> f64 {
+        let bin = (((x - self.lo) / self.step) as i64).clamp(0, self.max_bin);
+        let facts: Vec<Fact> = (0..self.bits)
+            .map(|b| b * 2 + ((bin >> b) & 1) as u32)
+            .collect();
+        let raw = self.step_facts(&facts);
+        let reported = if self.resting > 0 {
+            self.resting -= 1;
+            0.0
+        } else {
+            raw
+        };
+        if raw >= self.threshold {
+            self.resting = self.rest;
+        }
+        reported
+    }
+
+    fn step_facts(&mut self, facts: &[Fact]) -> f64 {
+        let mut candidates: HashSet<Candidate> = HashSet::new();
+        let mut new_zero: Option<u32> = None;
+        if !self.left_facts.is_empty() {
+            let left = std::mem::take(&mut self.left_facts);
+            candidates.insert((left.clone(), facts.to_vec()));
+            let (c, new) = self.learn(&left, facts, true);
+            if new {
+                new_zero = Some(c);
+            }
+        }
+        let learning = new_zero.is_some();
+        self.right.cross(facts);
+
+        // Contexts whose left half matched the previous step: selected; of those, the ones
+        // whose right half matches now: active.
+        let mut active: Vec<(u32, u32, u32, u32)> = Vec::new();
+        let mut selected = 0usize;
+        let mut partial: Vec<Candidate> = Vec::new();
+        for &l in &self.left.matched {
+            let half = &self.left.halves[l as usize];
+            let whole = half.matched.len() == half.size;
+            for &(r, c) in &half.contexts {
+                if Some(c) == new_zero {
+                    continue;
+                }
+                let right = &self.right.halves[r as usize];
+                let context = &mut self.contexts[c as usize];
+                let seeds =
+                    context.zero_level && learning && half.matched.len() <= self.max_left;
+                if right.matched.is_empty() {
+                    if whole {
+                        selected += 1;
+                    }
+                    continue;
+                }
+                if whole {
+                    selected += 1;
+                    if right.matched.len() == right.size {
+                        context.uses += 1;
+                        active.push((context.uses, context.left, context.right, c));
+                        continue;
+                    }
+                }
+                if seeds {
+                    partial.push((half.matched.clone(), right.matched.clone()));
+                }
+            }
+        }
+        candidates.extend(partial.iter().cloned());
+        let predicted = if selected > 0 {
+            active.len() as f64 / selected as f64
+        } else {
+            0.0
+        };
+
+        active.sort_unstable();
+        let mut left_facts: Vec<Fact> = facts.to_vec();
+        left_facts.extend(
+            active
+                .iter()
+                .rev()
+                .take(self.max_active)
+                .map(|a| NEURON | a.3),
+        );
+        left_facts.sort_unstable();
+        left_facts.dedup();
+
+        let mut added = usize::from(learning);
+        for (l, r) in &partial {
+            if self.learn(l, r, false).1 {
+                added += 1;
+            }
+        }
+        self.left.cross(&left_facts);
+        self.left_facts = left_facts;
+
+        let novel = if learning && !candidates.is_empty() {
+            added as f64 / candidates.len() as f64
+        } else {
+            0.0
+        };
+        (1.0 - predicted + novel) / 2.0
+    }
+}
