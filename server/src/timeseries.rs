@@ -22,10 +22,10 @@ pub enum TimeseriesCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MethodArgs {
-    /// forecast | changepoint | esd | rolling-z | rcf
-    #[arg(long, short = 'm', default_value = "esd")]
+    /// context | forecast | changepoint | esd | rolling-z | rcf
+    #[arg(long, short = 'm', default_value = pynomaly_detection::timeseries::DEFAULT_METHOD)]
     pub method: String,
-    /// Parameters of the method as a JSON object, e.g. '{"alpha": 0.01}' (an error lists
+    /// Parameters of the method as a JSON object, e.g. '{"threshold": 0.8}' (an error lists
     /// each method's parameters).
     #[arg(long)]
     pub params: Option<String>,
@@ -335,7 +335,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rolling-z,esd,forecast,changepoint,rcf"
+        default_value = "rolling-z,esd,forecast,changepoint,rcf,context"
     )]
     pub methods: Vec<String>,
     /// Print every series' result, not only the totals.

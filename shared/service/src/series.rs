@@ -42,7 +42,6 @@ pub struct SeriesOptions {
     pub entity_column: Option<String>,
 }
 
-
 /// One series in time order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {

@@ -144,6 +144,10 @@ pub enum SeriesMethod {
     Context(context::ContextParams),
 }
 
+/// The method used when none is named: the most windows found with the fewest false
+/// alarms on the NAB corpus (`docs/benchmarks.md`).
+pub const DEFAULT_METHOD: &str = "context";
+
 /// Names of the methods, in listing order.
 pub const METHODS: &[&str] = &[
     "forecast",

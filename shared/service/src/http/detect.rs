@@ -625,7 +625,7 @@ pub(super) async fn algorithms() -> Json<Value> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SeriesRequest {
-    /// forecast | changepoint | esd | rolling-z | rcf (default esd).
+    /// context | forecast | changepoint | esd | rolling-z | rcf (default context).
     method: Option<String>,
     #[schema(value_type = Option<Object>)]
     parameters: Option<Value>,
@@ -663,7 +663,10 @@ pub(super) async fn timeseries(
         )));
     }
     let method = SeriesMethod::from_name(
-        request.method.as_deref().unwrap_or("esd"),
+        request
+            .method
+            .as_deref()
+            .unwrap_or(pynomaly_detection::timeseries::DEFAULT_METHOD),
         request.parameters.clone(),
     )?;
     let settings = SeriesSettings {
