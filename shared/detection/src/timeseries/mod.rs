@@ -280,7 +280,7 @@ impl SeriesMethod {
             Self::Esd(p) => p.detect(values, period, sensitivity),
             Self::RollingZ(p) => p.detect(values, sensitivity),
             Self::Rcf(p) => p.detect(values, sensitivity)?,
-            Self::Context(p) => p.detect(values, sensitivity),
+            Self::Context(p) => p.detect(values, sensitivity)?,
         };
         let mut detection = detection;
         let cooldown = cooldown.unwrap_or_else(|| default_cooldown(values.len()));
