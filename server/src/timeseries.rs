@@ -347,10 +347,27 @@ pub struct BenchArgs {
     /// Alarm cooldown in points (default: 1/50 of each series; 0 = off).
     #[arg(long)]
     pub cooldown: Option<usize>,
+    /// Only the series whose name starts with one of these (comma-separated), e.g.
+    /// `realKnownCause,artificial` — to score a split apart from the one tuned on.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
+    /// Leave out the series whose name starts with one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Option<Vec<String>>,
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
-    let corpus = corpus::load(&args.data)?;
+    let mut corpus = corpus::load(&args.data)?;
+    let starts = |name: &str, prefixes: &[String]| prefixes.iter().any(|p| name.starts_with(p));
+    corpus.retain(|s| {
+        args.only.as_deref().is_none_or(|p| starts(&s.name, p))
+            && !args.exclude.as_deref().is_some_and(|p| starts(&s.name, p))
+    });
+    anyhow::ensure!(
+        !corpus.is_empty(),
+        "no series left after --only / --exclude; names look like {}",
+        "realKnownCause/nyc_taxi.csv"
+    );
     // The rolling z-score always runs: it is the baseline printed beside every method.
     let mut methods: Vec<SeriesMethod> = args
         .methods

@@ -282,4 +282,16 @@ fn bench_scores_with_nab() {
         .assert()
         .success()
         .stdout(predicate::str::contains("esd").and(predicate::str::contains("1/1")));
+    let data = dir.path().to_str().unwrap();
+    pynomaly()
+        .args(["timeseries", "bench", "--data", data, "--methods", "context"])
+        .args(["--only", "synthetic/"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("context").and(predicate::str::contains("1/1")));
+    pynomaly()
+        .args(["timeseries", "bench", "--data", data, "--exclude", "synth"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no series left"));
 }
