@@ -284,7 +284,14 @@ fn bench_scores_with_nab() {
         .stdout(predicate::str::contains("esd").and(predicate::str::contains("1/1")));
     let data = dir.path().to_str().unwrap();
     pynomaly()
-        .args(["timeseries", "bench", "--data", data, "--methods", "context"])
+        .args([
+            "timeseries",
+            "bench",
+            "--data",
+            data,
+            "--methods",
+            "context",
+        ])
         .args(["--only", "synthetic/"])
         .assert()
         .success()
