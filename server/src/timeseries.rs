@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use pynomaly_detection::timeseries::{METHODS, SeriesDetection, SeriesMethod, SeriesSettings, nab};
-use pynomaly_service::benchmark::corpus;
+use pynomaly_service::benchmark::{corpus, published};
 use pynomaly_service::formats::FormatError;
 use pynomaly_service::series::{SeriesOptions, read_series};
 use serde::Serialize;
@@ -354,6 +354,10 @@ pub struct BenchArgs {
     /// Leave out the series whose name starts with one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub exclude: Option<Vec<String>>,
+    /// A NAB checkout (its `results/` and `config/thresholds.json`): score the published
+    /// detectors' result files the same way, printed below ours.
+    #[arg(long)]
+    pub published: Option<PathBuf>,
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
@@ -428,11 +432,10 @@ fn bench(args: BenchArgs) -> Result<()> {
         "NAB lowFP",
         "FA/1k clean"
     );
-    let baseline = totals.iter().find(|t| t.name == "rolling-z");
-    for t in &totals {
+    let row = |t: &corpus::MethodTotals| {
         let (best_t, best_nab) = t.best();
         println!(
-            "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1} {:>8.1} (t={:<4}) {:>12.0} {:>9.1} {:>10}",
+            "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1} {:>8.1} (t={:<4}) {:>12} {:>9.1} {:>10}",
             t.name,
             t.found,
             t.windows,
@@ -442,11 +445,19 @@ fn bench(args: BenchArgs) -> Result<()> {
             t.nab(),
             best_nab,
             best_t,
-            t.points as f64 / t.seconds.max(1e-9),
+            if t.points > 0 {
+                format!("{:.0}", t.points as f64 / t.seconds.max(1e-9))
+            } else {
+                "-".into()
+            },
             t.nab_low_fp(),
             t.clean_false_alarms_per_1000()
                 .map_or_else(|| "-".to_string(), |r| format!("{r:.2}")),
         );
+    };
+    let baseline = totals.iter().find(|t| t.name == "rolling-z");
+    for t in &totals {
+        row(t);
         if let Some(b) = baseline.filter(|b| b.name != t.name) {
             println!(
                 "{:<12} {:>4}/{:<4} {:>9.1} {:>8} {:>11.1} {:>10.1}   (rolling-z baseline)",
@@ -459,6 +470,14 @@ fn bench(args: BenchArgs) -> Result<()> {
                 b.nab(),
             );
         }
+    }
+    if let Some(dir) = &args.published {
+        let published = published::load(dir, &corpus)?;
+        println!("\npublished (NAB result files, NAB's standard-profile thresholds):");
+        if published.is_empty() {
+            println!("  none with a result file for every series");
+        }
+        published.iter().for_each(row);
     }
     println!("\nmethods known: {}", METHODS.join(", "));
     Ok(())

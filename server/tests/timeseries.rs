@@ -296,6 +296,29 @@ fn bench_scores_with_nab() {
         .assert()
         .success()
         .stdout(predicate::str::contains("context").and(predicate::str::contains("1/1")));
+    // A published detector's NAB result file, scored beside ours.
+    let nab = dir.path().join("nab");
+    std::fs::create_dir_all(nab.join("config")).unwrap();
+    std::fs::create_dir_all(nab.join("results/someDetector/synthetic")).unwrap();
+    std::fs::write(
+        nab.join("config/thresholds.json"),
+        r#"{"someDetector": {"standard": {"score": 0.0, "threshold": 0.9}}}"#,
+    )
+    .unwrap();
+    let scores: String = (0..2016)
+        .map(|i| format!("t,0,{},0\n", if i == 1500 { 0.95 } else { 0.1 }))
+        .collect();
+    std::fs::write(
+        nab.join("results/someDetector/synthetic/someDetector_spike.csv"),
+        format!("timestamp,value,anomaly_score,label\n{scores}"),
+    )
+    .unwrap();
+    pynomaly()
+        .args(["timeseries", "bench", "--data", data, "--methods", "esd"])
+        .args(["--published", nab.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^someDetector +1/1 ").unwrap());
     pynomaly()
         .args(["timeseries", "bench", "--data", data, "--exclude", "synth"])
         .assert()

@@ -148,6 +148,41 @@ impl MethodTotals {
             .map_or((1.0, self.raw), |(t, raw)| (*t, *raw));
         (t, nab::normalised(raw, self.windows, nab::STANDARD))
     }
+
+    /// Empty totals for `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            series: Vec::new(),
+            raw: 0.0,
+            raw_low_fp: 0.0,
+            clean_alarms: 0,
+            clean_points: 0,
+            windows: 0,
+            found: 0,
+            alarms: 0,
+            alarms_in: 0,
+            seconds: 0.0,
+            points: 0,
+            sweep_raw: Vec::new(),
+        }
+    }
+
+    /// Adds one series' flags, scored with both NAB profiles.
+    pub fn add(&mut self, series: &LabelledSeries, flags: &[bool]) {
+        let score = nab::score_series(flags, &series.windows, nab::STANDARD);
+        self.raw += score.raw;
+        self.raw_low_fp += nab::score_series(flags, &series.windows, nab::LOW_FP).raw;
+        if series.windows.is_empty() {
+            self.clean_alarms += score.alarms;
+            self.clean_points += series.values.len() - nab::probation(series.values.len());
+        }
+        self.windows += score.windows;
+        self.found += score.windows_found;
+        self.alarms += score.alarms;
+        self.alarms_in += score.alarms_in_windows;
+        self.series.push(score);
+    }
 }
 
 /// Runs `method` over `corpus` with `settings` (its `cooldown` also applies to the sweep;
@@ -157,21 +192,8 @@ pub fn evaluate(
     corpus: &[LabelledSeries],
     settings: SeriesSettings,
 ) -> Result<MethodTotals, BenchmarkError> {
-    let mut totals = MethodTotals {
-        name: method.name().to_string(),
-        series: Vec::with_capacity(corpus.len()),
-        raw: 0.0,
-        raw_low_fp: 0.0,
-        clean_alarms: 0,
-        clean_points: 0,
-        windows: 0,
-        found: 0,
-        alarms: 0,
-        alarms_in: 0,
-        seconds: 0.0,
-        points: 0,
-        sweep_raw: vec![0.0; SWEEP.len()],
-    };
+    let mut totals = MethodTotals::new(method.name());
+    totals.sweep_raw = vec![0.0; SWEEP.len()];
     for series in corpus {
         let started = Instant::now();
         let detection = method.detect(&series.values, settings).map_err(|source| {
@@ -182,18 +204,7 @@ pub fn evaluate(
         })?;
         totals.seconds += started.elapsed().as_secs_f64();
         totals.points += series.values.len();
-        let score = nab::score_series(&detection.anomalies, &series.windows, nab::STANDARD);
-        totals.raw += score.raw;
-        totals.raw_low_fp +=
-            nab::score_series(&detection.anomalies, &series.windows, nab::LOW_FP).raw;
-        if series.windows.is_empty() {
-            totals.clean_alarms += score.alarms;
-            totals.clean_points += series.values.len() - nab::probation(series.values.len());
-        }
-        totals.windows += score.windows;
-        totals.found += score.windows_found;
-        totals.alarms += score.alarms;
-        totals.alarms_in += score.alarms_in_windows;
+        totals.add(series, &detection.anomalies);
         let cooldown = settings
             .cooldown
             .unwrap_or_else(|| default_cooldown(series.values.len()));
@@ -204,7 +215,6 @@ pub fn evaluate(
             }
             *raw += nab::score_series(&flags, &series.windows, nab::STANDARD).raw;
         }
-        totals.series.push(score);
     }
     Ok(totals)
 }

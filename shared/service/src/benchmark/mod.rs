@@ -3,6 +3,7 @@
 //! and time-series alarms scored like NAB.
 
 pub mod corpus;
+pub mod published;
 pub mod tabular;
 
 /// Why a benchmark cannot run.
