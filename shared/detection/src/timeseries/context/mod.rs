@@ -156,36 +156,24 @@ impl ContextStream {
                 format!("must be in (0, 100], got {sensitivity}"),
             ));
         }
-        let flag_at = self.params.threshold / sensitivity;
-        let (mut score, mut flagged) = (0.0, false);
-        match &mut self.memory {
-            Some(memory) => {
-                if self.params.range == RangeSource::Expanding && self.params.lower.is_none() {
-                    memory.take_in(value, self.params.margin);
+        let (score, flagged) = self.params.step(
+            self.memory.as_mut(),
+            self.spikes.as_mut(),
+            value,
+            sensitivity,
+        )?;
+        if self.memory.is_none() {
+            self.pending.push(value);
+            if self.pending.len() >= STREAM_RANGE_POINTS {
+                let (lo, hi) = self.params.learned_range(&self.pending);
+                let rest = self.params.rest.unwrap_or(STREAM_REST);
+                let mut memory = ContextDetector::new(&self.params, lo, hi, rest);
+                for &x in &self.pending {
+                    memory.score(x);
                 }
-                let raw = memory.score(value);
-                score = raw / flag_at;
-                flagged = raw >= flag_at;
+                self.pending = Vec::new();
+                self.memory = Some(memory);
             }
-            None => {
-                self.pending.push(value);
-                if self.pending.len() >= STREAM_RANGE_POINTS {
-                    let (lo, hi) = self.params.learned_range(&self.pending);
-                    let rest = self.params.rest.unwrap_or(STREAM_REST);
-                    let mut memory = ContextDetector::new(&self.params, lo, hi, rest);
-                    for &x in &self.pending {
-                        memory.score(x);
-                    }
-                    self.pending = Vec::new();
-                    self.memory = Some(memory);
-                }
-            }
-        }
-        if let Some(forest) = &mut self.spikes {
-            let spike_at = self.params.spike_threshold.unwrap_or(f64::INFINITY) / sensitivity;
-            let (raw, spike) = forest.process(value, sensitivity)?;
-            score = score.max(raw / spike_at);
-            flagged |= spike;
         }
         self.seen += 1;
         Ok((score, flagged))
@@ -305,6 +293,35 @@ impl ContextParams {
         20
     }
 
+    /// One point through both channels, for the batch and the stream alike: the memory's
+    /// score (none while a stream learns its range) and the spike forest's, as
+    /// `(score, flagged)` with 1 at the threshold that `sensitivity` divides.
+    fn step(
+        &self,
+        memory: Option<&mut ContextDetector>,
+        spikes: Option<&mut StreamingRcf>,
+        x: f64,
+        sensitivity: f64,
+    ) -> Result<(f64, bool)> {
+        let (mut score, mut flagged) = (0.0, false);
+        if let Some(memory) = memory {
+            if self.range == RangeSource::Expanding && self.lower.is_none() {
+                memory.take_in(x, self.margin);
+            }
+            let flag_at = self.threshold / sensitivity;
+            let raw = memory.score(x);
+            score = raw / flag_at;
+            flagged = raw >= flag_at;
+        }
+        if let Some(forest) = spikes {
+            let spike_at = self.spike_threshold.unwrap_or(f64::INFINITY) / sensitivity;
+            let (raw, spike) = forest.process(x, sensitivity)?;
+            score = score.max(raw / spike_at);
+            flagged |= spike;
+        }
+        Ok((score, flagged))
+    }
+
     /// The range of `first` widened by `margin` of its width on each side.
     fn learned_range(&self, first: &[f64]) -> (f64, f64) {
         let (lo, hi) = range_of(first);
@@ -328,26 +345,14 @@ impl ContextParams {
         };
         let rest = self.rest.unwrap_or((n * 3 / 100).clamp(10, 150));
         let mut detector = ContextDetector::new(self, lo, hi, rest);
-        let expanding = self.range == RangeSource::Expanding && self.lower.is_none();
-        let flag_at = self.threshold / sensitivity;
         let mut spikes = self
             .spike_threshold
             .map(|t| StreamingRcf::new(spike_forest(t)))
             .transpose()?;
-        let spike_at = self.spike_threshold.unwrap_or(f64::INFINITY) / sensitivity;
         let mut out = SeriesDetection::with_len(n);
         for (i, &x) in values.iter().enumerate() {
-            if expanding {
-                detector.take_in(x, self.margin);
-            }
-            let score = detector.score(x);
-            out.scores[i] = score / flag_at;
-            out.anomalies[i] = score >= flag_at;
-            if let Some(forest) = &mut spikes {
-                let (raw, flagged) = forest.process(x, sensitivity)?;
-                out.scores[i] = out.scores[i].max(raw / spike_at);
-                out.anomalies[i] |= flagged;
-            }
+            (out.scores[i], out.anomalies[i]) =
+                self.step(Some(&mut detector), spikes.as_mut(), x, sensitivity)?;
         }
         Ok(out)
     }
