@@ -63,7 +63,7 @@ impl ChangepointParams {
     pub(crate) fn detect(&self, values: &[f64], sensitivity: f64) -> SeriesDetection {
         let n = values.len();
         let mut buffer = Vec::with_capacity(n);
-        let (centre, scale) = robust_location_scale(values, &mut buffer);
+        let (centre, scale) = robust_location_scale(&[values], &mut buffer);
         let standardised: Vec<f64> = values.iter().map(|v| (v - centre) / scale).collect();
         let prior = NormalGamma::new_unchecked(0.0, 1.0, 1.0, 1.0);
         let mut detector = NormalGammaDetector::normal_gamma(self.hazard_lambda, prior);
@@ -76,7 +76,7 @@ impl ChangepointParams {
         starts.dedup();
         // Segment levels; keep only changes of at least `min_shift / sensitivity`.
         let level = |a: usize, b: usize, buffer: &mut Vec<f64>| {
-            robust_location_scale(&values[a..b], buffer)
+            robust_location_scale(&[&values[a..b]], buffer)
         };
         let min_shift = self.min_shift / sensitivity * scale;
         let mut kept: Vec<usize> = Vec::new();

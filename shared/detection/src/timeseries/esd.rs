@@ -176,7 +176,7 @@ impl EsdParams {
         let expected = decompose(values, period, block);
         let residuals: Vec<f64> = values.iter().zip(&expected).map(|(v, e)| v - e).collect();
         let mut buffer = Vec::with_capacity(n);
-        let (centre, scale) = robust_location_scale(&residuals, &mut buffer);
+        let (centre, scale) = robust_location_scale(&[&residuals], &mut buffer);
 
         // Generalised ESD: remove the most extreme residual k times, each time testing it
         // against the critical value for the points left.
@@ -197,7 +197,7 @@ impl EsdParams {
         for i in 1..=k_max {
             values_left.clear();
             values_left.extend(remaining.iter().map(|&j| residuals[j]));
-            let (m, s) = robust_location_scale(&values_left, &mut buffer);
+            let (m, s) = robust_location_scale(&[&values_left], &mut buffer);
             let deviation = |j: usize| match self.direction {
                 Direction::Both => (residuals[j] - m).abs(),
                 Direction::Pos => residuals[j] - m,

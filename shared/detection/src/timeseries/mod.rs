@@ -8,6 +8,8 @@
 //! - [`forecast`]: MSTL decomposition with an ETS trend (augurs), prediction intervals.
 //! - [`changepoint`]: Bayesian online changepoint detection (augurs).
 //! - [`stream`]: streaming Random Cut Forest over shingles, with serialisable state.
+//! - [`online`]: the methods that run one value at a time (`rcf`, `rolling-z`,
+//!   `context`), with cooldown and grade carried as state, for streams.
 //! - [`context`]: contextual anomaly detection (CAD OSE's algorithm): a memory of
 //!   value patterns that reports what it did not predict.
 //!
@@ -66,6 +68,7 @@ pub mod context;
 pub mod esd;
 pub mod forecast;
 pub mod nab;
+pub mod online;
 pub mod rolling_z;
 pub mod stream;
 mod tdist;

@@ -2,6 +2,8 @@
 //! `window` points before each point. The simple baseline every other method is compared
 //! with. Points with fewer than `min_history` earlier points are not scored.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 use super::SeriesDetection;
@@ -32,9 +34,11 @@ impl Default for RollingZParams {
 
 /// Median and robust scale of `history` (MAD × 1.4826, falling back to the mean absolute
 /// deviation × 1.2533, then to a tiny positive scale for a constant history).
-pub(crate) fn robust_location_scale(history: &[f64], buffer: &mut Vec<f64>) -> (f64, f64) {
+pub(crate) fn robust_location_scale(history: &[&[f64]], buffer: &mut Vec<f64>) -> (f64, f64) {
     buffer.clear();
-    buffer.extend_from_slice(history);
+    for part in history {
+        buffer.extend_from_slice(part);
+    }
     let median = median_in_place(buffer);
     for v in buffer.iter_mut() {
         *v = (*v - median).abs();
@@ -82,21 +86,95 @@ impl RollingZParams {
     }
 
     pub(crate) fn detect(&self, values: &[f64], sensitivity: f64) -> SeriesDetection {
-        let n = values.len();
-        let threshold = self.threshold / sensitivity;
-        let mut out = SeriesDetection::with_len(n);
-        let mut buffer = Vec::with_capacity(self.window);
-        for i in self.min_history..n {
-            let history = &values[i.saturating_sub(self.window)..i];
-            let (median, scale) = robust_location_scale(history, &mut buffer);
-            let z = (values[i] - median).abs() / scale;
-            out.expected[i] = median;
-            out.lower[i] = median - threshold * scale;
-            out.upper[i] = median + threshold * scale;
-            out.scores[i] = z / threshold;
-            out.anomalies[i] = z > threshold;
+        let mut out = SeriesDetection::with_len(values.len());
+        let mut stream = RollingZStream::unchecked(self.clone());
+        for (i, &x) in values.iter().enumerate() {
+            if let Some(point) = stream.step(x, sensitivity) {
+                out.expected[i] = point.expected;
+                out.lower[i] = point.lower;
+                out.upper[i] = point.upper;
+                out.scores[i] = point.score;
+                out.anomalies[i] = point.flagged;
+            }
         }
         out
+    }
+}
+
+/// A scored point of the rolling z-score: score (1 at the threshold), flag, median and
+/// band of the window before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollingZPoint {
+    /// z / threshold.
+    pub score: f64,
+    /// Whether z is over the threshold.
+    pub flagged: bool,
+    /// Median of the window.
+    pub expected: f64,
+    /// Median − threshold × scale.
+    pub lower: f64,
+    /// Median + threshold × scale.
+    pub upper: f64,
+}
+
+/// The rolling z-score fed one value at a time: the batch method is this stream run over
+/// the series, so both flag the same points. Its state (the trailing window) serialises.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollingZStream {
+    params: RollingZParams,
+    window: VecDeque<f64>,
+    #[serde(skip)]
+    buffer: Vec<f64>,
+}
+
+impl RollingZStream {
+    /// A new, empty stream.
+    pub fn new(params: RollingZParams) -> Result<Self> {
+        params.validate()?;
+        Ok(Self::unchecked(params))
+    }
+
+    fn unchecked(params: RollingZParams) -> Self {
+        Self {
+            window: VecDeque::with_capacity(params.window),
+            buffer: Vec::with_capacity(params.window),
+            params,
+        }
+    }
+
+    /// Scores `x` against the window before it (None until `min_history` values were
+    /// seen), then adds it.
+    pub fn step(&mut self, x: f64, sensitivity: f64) -> Option<RollingZPoint> {
+        let point = (self.window.len() >= self.params.min_history).then(|| {
+            let (head, tail) = self.window.as_slices();
+            let (median, scale) = robust_location_scale(&[head, tail], &mut self.buffer);
+            let threshold = self.params.threshold / sensitivity;
+            let z = (x - median).abs() / scale;
+            RollingZPoint {
+                score: z / threshold,
+                flagged: z > threshold,
+                expected: median,
+                lower: median - threshold * scale,
+                upper: median + threshold * scale,
+            }
+        });
+        if self.window.len() == self.params.window {
+            self.window.pop_front();
+        }
+        self.window.push_back(x);
+        point
+    }
+
+    /// Checks a state read back.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.params.validate()?;
+        if self.window.len() > self.params.window {
+            return Err(invalid(
+                "state",
+                "the window holds more values than its length".to_string(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -106,6 +106,16 @@ impl StreamingRcf {
         self.seen
     }
 
+    /// The score of a raw forest score: 1 at the threshold that `sensitivity` divides.
+    pub fn score_of(&self, raw: f64, sensitivity: f64) -> f64 {
+        raw / (self.params.threshold / sensitivity)
+    }
+
+    /// Checks a state read back.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.params.validate()
+    }
+
     /// The stream's state as JSON.
     pub fn to_json(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self).map_err(|e| DetectionError::ModelFormat(e.to_string()))
@@ -113,8 +123,10 @@ impl StreamingRcf {
 
     /// Restores a stream from [`StreamingRcf::to_json`].
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| DetectionError::ModelFormat(format!("corrupt stream state: {e}")))
+        let stream: Self = serde_json::from_slice(bytes)
+            .map_err(|e| DetectionError::ModelFormat(format!("corrupt stream state: {e}")))?;
+        stream.validate()?;
+        Ok(stream)
     }
 }
 
@@ -154,10 +166,9 @@ impl StreamingRcfParams {
     pub(crate) fn detect(&self, values: &[f64], sensitivity: f64) -> Result<SeriesDetection> {
         let mut stream = StreamingRcf::new(self.clone())?;
         let mut out = SeriesDetection::with_len(values.len());
-        let threshold = self.threshold / sensitivity;
         for (i, &v) in values.iter().enumerate() {
             let (raw, flagged) = stream.process(v, sensitivity)?;
-            out.scores[i] = raw / threshold;
+            out.scores[i] = stream.score_of(raw, sensitivity);
             out.anomalies[i] = flagged;
         }
         Ok(out)

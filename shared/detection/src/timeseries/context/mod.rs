@@ -193,8 +193,17 @@ impl ContextStream {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         let stream: Self = serde_json::from_slice(bytes)
             .map_err(|e| DetectionError::ModelFormat(format!("corrupt stream state: {e}")))?;
-        stream.params.validate()?;
+        stream.validate()?;
         Ok(stream)
+    }
+
+    /// Checks a state read back (the memory checks itself as it is read).
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.params.validate()?;
+        if let Some(spikes) = &self.spikes {
+            spikes.validate()?;
+        }
+        Ok(())
     }
 }
 
