@@ -37,5 +37,6 @@ pub mod results;
 pub mod scoring;
 pub mod series;
 pub mod storage;
+pub mod streams;
 #[doc(hidden)]
 pub mod testing;

@@ -1,0 +1,437 @@
+//! Streams: points scored as they arrive, one live state per (tenant, stream, entity).
+//! Every door — HTTP, the SQS worker and batch function, `pynomaly stream` — calls
+//! [`Streams`]; the detection is [`pynomaly_detection::timeseries::online`].
+//!
+//! - [`spec`]: a stream's definition (method, parameters, fields), stored as an object.
+//! - [`points`]: reading a batch of points (JSON, NDJSON, CSV).
+//! - [`entity`]: an entity's state and how points are applied to it.
+//! - [`store`]: the state port (versioned writes) and the local-files adapter; the
+//!   PostgreSQL and DynamoDB + S3 adapters live beside the other adapters of their kind.
+//!
+//! A bounded cache keeps hot states in memory (container and warm Lambda alike) with the
+//! version they were read at; a write names that version, so a state another process
+//! changed since is detected at write time, reloaded and the points applied again.
+
+pub mod entity;
+pub mod points;
+pub mod spec;
+pub mod store;
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use pynomaly_detection::DetectionError;
+
+use crate::storage::{ObjectStore, StoreError};
+use entity::{EntityState, EntitySummary, PointResult};
+use points::{PointIn, PointsError, PointsFormat, read_points};
+use spec::{CreateStream, StreamSpec};
+use store::{StateKey, StateStore};
+
+/// Why a stream call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// A field of the request is wrong.
+    #[error("`{field}` {reason}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The method or its parameters are wrong.
+    #[error(transparent)]
+    Detection(#[from] DetectionError),
+    /// The points cannot be read.
+    #[error(transparent)]
+    Points(#[from] PointsError),
+    /// No such stream or entity for this tenant.
+    #[error("{0}")]
+    NotFound(String),
+    /// A stored state cannot be read.
+    #[error("corrupt stream state: {0}")]
+    State(String),
+    /// Other writers kept changing the entity's state.
+    #[error("entity `{entity}` changed under {attempts} attempts in a row; try again")]
+    Contended {
+        /// The entity.
+        entity: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl StreamError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: String) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Contended { .. } => true,
+            Self::Store(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Hot states kept in memory by default.
+pub const DEFAULT_CACHE_ENTRIES: usize = 1000;
+
+/// Attempts at writing one entity's points before giving up as contended.
+const MAX_ATTEMPTS: u32 = 50;
+
+/// A cached state and the version it was read or written at.
+type Cached = (u64, EntityState);
+
+/// The streams use cases over an object store (definitions) and a state store.
+#[derive(Debug, Clone)]
+pub struct Streams {
+    objects: Arc<dyn ObjectStore>,
+    states: Arc<dyn StateStore>,
+    cache: Arc<Mutex<lru::LruCache<StateKey, Cached>>>,
+    specs: Arc<Mutex<HashMap<(String, String), Arc<StreamSpec>>>>,
+}
+
+/// What a batch of points gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushOutcome {
+    /// One result per point, in the order sent.
+    pub results: Vec<PointResult>,
+    /// Alarms raised.
+    pub anomalies: usize,
+    /// Entities touched.
+    pub entities: usize,
+}
+
+fn spec_key(tenant: &str, id: &str) -> String {
+    format!("tenants/{tenant}/streams/{id}.json")
+}
+
+impl Streams {
+    /// Streams defined in `objects`, states in `states`, with `cache_entries` hot states
+    /// kept in memory (0: none).
+    pub fn new(
+        objects: Arc<dyn ObjectStore>,
+        states: Arc<dyn StateStore>,
+        cache_entries: usize,
+    ) -> Self {
+        let capacity = NonZeroUsize::new(cache_entries).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            objects,
+            states,
+            cache: Arc::new(Mutex::new(lru::LruCache::new(capacity))),
+            specs: Arc::default(),
+        }
+    }
+
+    /// The state store.
+    pub fn states(&self) -> &Arc<dyn StateStore> {
+        &self.states
+    }
+
+    /// Creates a stream.
+    pub async fn create(
+        &self,
+        tenant: &str,
+        request: CreateStream,
+    ) -> Result<StreamSpec, StreamError> {
+        let spec = StreamSpec::create(uuid::Uuid::new_v4().to_string(), request)?;
+        self.save_spec(tenant, &spec).await?;
+        Ok(spec)
+    }
+
+    /// Stores `spec` (creating or replacing the stream of its id).
+    pub async fn save_spec(&self, tenant: &str, spec: &StreamSpec) -> Result<(), StreamError> {
+        crate::storage::validate_key(&spec.id)?;
+        let bytes = serde_json::to_vec(spec).map_err(|e| StreamError::State(e.to_string()))?;
+        self.objects.put(&spec_key(tenant, &spec.id), bytes).await?;
+        self.specs_cache().insert(
+            (tenant.to_string(), spec.id.clone()),
+            Arc::new(spec.clone()),
+        );
+        Ok(())
+    }
+
+    fn specs_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<StreamSpec>>> {
+        self.specs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The stream `id` of `tenant`.
+    pub async fn get(&self, tenant: &str, id: &str) -> Result<Arc<StreamSpec>, StreamError> {
+        if let Some(spec) = self
+            .specs_cache()
+            .get(&(tenant.to_string(), id.to_string()))
+        {
+            return Ok(spec.clone());
+        }
+        let missing =
+            || StreamError::NotFound(format!("no stream `{id}`; see GET /api/v1/streams"));
+        if crate::storage::validate_key(id).is_err() {
+            return Err(missing());
+        }
+        let bytes = match self.objects.get(&spec_key(tenant, id)).await {
+            Ok(bytes) => bytes,
+            Err(StoreError::NotFound(_)) => return Err(missing()),
+            Err(e) => return Err(e.into()),
+        };
+        let spec: StreamSpec =
+            serde_json::from_slice(&bytes).map_err(|e| StreamError::State(e.to_string()))?;
+        let spec = Arc::new(spec);
+        let mut cache = self.specs_cache();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert((tenant.to_string(), id.to_string()), spec.clone());
+        Ok(spec)
+    }
+
+    /// The streams of `tenant`, newest first.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<StreamSpec>, StreamError> {
+        let keys = self
+            .objects
+            .list(&format!("tenants/{tenant}/streams/"))
+            .await?;
+        let mut specs = Vec::new();
+        for key in keys.iter().filter(|k| k.ends_with(".json")) {
+            let id = key
+                .rsplit('/')
+                .next()
+                .and_then(|name| name.strip_suffix(".json"))
+                .unwrap_or_default();
+            match self.get(tenant, id).await {
+                Ok(spec) => specs.push((*spec).clone()),
+                Err(StreamError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        specs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(specs)
+    }
+
+    /// Deletes a stream and its states.
+    pub async fn delete(&self, tenant: &str, id: &str) -> Result<(), StreamError> {
+        self.get(tenant, id).await?;
+        self.states.delete_stream(tenant, id).await?;
+        self.objects.delete(&spec_key(tenant, id)).await?;
+        self.specs_cache()
+            .remove(&(tenant.to_string(), id.to_string()));
+        self.lock_cache()
+            .retain_keys(|k| !(k.tenant == tenant && k.stream == id));
+        Ok(())
+    }
+
+    fn lock_cache(&self) -> CacheGuard<'_> {
+        CacheGuard(
+            self.cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Reads `body` as points of stream `id` (at most `limit`), scores them and stores
+    /// the states.
+    pub async fn push(
+        &self,
+        tenant: &str,
+        id: &str,
+        body: &[u8],
+        format: PointsFormat,
+        limit: usize,
+    ) -> Result<PushOutcome, StreamError> {
+        let spec = self.get(tenant, id).await?;
+        let points = read_points(body, format, &spec, limit)?;
+        self.push_points(tenant, &spec, points).await
+    }
+
+    /// Scores checked `points` of `spec`: grouped by entity (each entity's points in
+    /// order), each group applied to its state and written with a version check.
+    pub async fn push_points(
+        &self,
+        tenant: &str,
+        spec: &Arc<StreamSpec>,
+        points: Vec<PointIn>,
+    ) -> Result<PushOutcome, StreamError> {
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in points.iter().enumerate() {
+            let g = *group_of.entry(p.entity.as_str()).or_insert_with(|| {
+                groups.push((p.entity.clone(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(i);
+        }
+        let entities = groups.len();
+        let points = Arc::new(points);
+        let applied = futures::future::try_join_all(groups.into_iter().map(|(entity, indices)| {
+            let key = StateKey {
+                tenant: tenant.to_string(),
+                stream: spec.id.clone(),
+                entity,
+            };
+            let points = points.clone();
+            async move {
+                let results = self.apply(key, spec, &points, &indices).await?;
+                Ok::<_, StreamError>((indices, results))
+            }
+        }))
+        .await?;
+        let mut ordered: Vec<Option<PointResult>> = vec![None; points.len()];
+        for (indices, results) in applied {
+            for (i, r) in indices.into_iter().zip(results) {
+                ordered[i] = Some(r);
+            }
+        }
+        let results: Vec<PointResult> = ordered.into_iter().flatten().collect();
+        let anomalies = results.iter().filter(|r| r.anomaly).count();
+        Ok(PushOutcome {
+            results,
+            anomalies,
+            entities,
+        })
+    }
+
+    /// One entity's points: the cached state (or the stored one), the points applied on a
+    /// copy, written if nobody wrote in between; else reloaded and applied again.
+    async fn apply(
+        &self,
+        key: StateKey,
+        spec: &Arc<StreamSpec>,
+        points: &Arc<Vec<PointIn>>,
+        indices: &[usize],
+    ) -> Result<Vec<PointResult>, StreamError> {
+        let mut cached = self.lock_cache().0.pop(&key);
+        for _ in 0..MAX_ATTEMPTS {
+            let (version, state) = match cached.take() {
+                Some((version, state)) => (Some(version), state),
+                None => match self.states.load(&key).await? {
+                    Some(record) => (
+                        Some(record.version),
+                        EntityState::decode(&record.state, record.summary, spec)?,
+                    ),
+                    None => (None, EntityState::new(spec, &key.entity)?),
+                },
+            };
+            let (spec_c, points_c, indices_c) = (spec.clone(), points.clone(), indices.to_vec());
+            let (state, results, bytes) = tokio::task::spawn_blocking(move || {
+                let mut state = state;
+                let mine: Vec<&PointIn> = indices_c.iter().map(|&i| &points_c[i]).collect();
+                let results = state.apply(&spec_c, &mine)?;
+                let bytes = state.encode()?;
+                Ok::<_, StreamError>((state, results, bytes))
+            })
+            .await
+            .map_err(|e| StreamError::State(format!("scoring stopped: {e}")))??;
+            let mut state = state;
+            state.summary.state_bytes = bytes.len() as u64;
+            if self
+                .states
+                .save(&key, version, &state.summary, &bytes)
+                .await?
+            {
+                let next = version.map_or(1, |v| v + 1);
+                self.lock_cache().0.put(key, (next, state));
+                return Ok(results);
+            }
+            // Someone else wrote since: read theirs and apply again.
+        }
+        Err(StreamError::Contended {
+            entity: key.entity,
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Every entity of stream `id`.
+    pub async fn entities(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Vec<EntitySummary>, StreamError> {
+        self.get(tenant, id).await?;
+        Ok(self.states.summaries(tenant, id).await?)
+    }
+
+    /// One entity of stream `id`, from the store (never the cache alone).
+    pub async fn entity(
+        &self,
+        tenant: &str,
+        id: &str,
+        entity: &str,
+    ) -> Result<EntitySummary, StreamError> {
+        self.get(tenant, id).await?;
+        let key = StateKey {
+            tenant: tenant.into(),
+            stream: id.into(),
+            entity: entity.into(),
+        };
+        match self.states.load(&key).await? {
+            Some(record) => Ok(record.summary),
+            None => Err(StreamError::NotFound(format!(
+                "stream `{id}` has no entity `{entity}`"
+            ))),
+        }
+    }
+
+    /// Starts entity `entity` afresh: a new state written over the old one's version.
+    pub async fn reset(
+        &self,
+        tenant: &str,
+        id: &str,
+        entity: &str,
+    ) -> Result<EntitySummary, StreamError> {
+        let spec = self.get(tenant, id).await?;
+        let key = StateKey {
+            tenant: tenant.into(),
+            stream: id.into(),
+            entity: entity.into(),
+        };
+        self.lock_cache().0.pop(&key);
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(record) = self.states.load(&key).await? else {
+                return Err(StreamError::NotFound(format!(
+                    "stream `{id}` has no entity `{entity}`"
+                )));
+            };
+            let mut state = EntityState::new(&spec, entity)?;
+            let bytes = state.encode()?;
+            state.summary.state_bytes = bytes.len() as u64;
+            if self
+                .states
+                .save(&key, Some(record.version), &state.summary, &bytes)
+                .await?
+            {
+                return Ok(state.summary);
+            }
+        }
+        Err(StreamError::Contended {
+            entity: entity.into(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+struct CacheGuard<'a>(std::sync::MutexGuard<'a, lru::LruCache<StateKey, Cached>>);
+
+impl CacheGuard<'_> {
+    fn retain_keys(&mut self, keep: impl Fn(&StateKey) -> bool) {
+        let gone: Vec<StateKey> = self
+            .0
+            .iter()
+            .filter(|(k, _)| !keep(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.0.pop(&k);
+        }
+    }
+}
