@@ -44,6 +44,7 @@ struct Aws {
     bucket: String,
     store: Arc<S3ObjectStore>,
     metadata: Arc<DynamoMetadataStore>,
+    states: Arc<pynomaly_service::aws::DynamoStateStore>,
     queue: SqsQueue,
 }
 
@@ -57,9 +58,15 @@ impl Aws {
                 .force_path_style(true)
                 .build(),
         );
+        let store = Arc::new(S3ObjectStore::new(&config, &name));
         let aws = Self {
             s3,
-            store: Arc::new(S3ObjectStore::new(&config, &name)),
+            states: Arc::new(pynomaly_service::aws::DynamoStateStore::new(
+                &config,
+                &name,
+                store.clone(),
+            )),
+            store,
             metadata: Arc::new(DynamoMetadataStore::new(&config, &name)),
             queue: SqsQueue::new(&config, &queue_url),
             bucket: name,
@@ -199,6 +206,7 @@ async fn api_events_answer_through_the_router() {
         store: aws.store.clone(),
         metadata: aws.metadata.clone(),
         queue: Arc::new(aws.queue.clone()),
+        states: aws.states.clone(),
         sqs: None,
         local_jobs: None,
         description: "test".into(),

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::aws::{DynamoMetadataStore, S3ObjectStore, SqsQueue, load_config};
+use crate::aws::{DynamoMetadataStore, DynamoStateStore, S3ObjectStore, SqsQueue, load_config};
 use crate::config::{ConfigError, Settings, StoreSettings};
-use crate::deadline::{DeadlineMetadata, DeadlineQueue, DeadlineStore, Deadlines};
+use crate::deadline::{DeadlineMetadata, DeadlineQueue, DeadlineStates, DeadlineStore, Deadlines};
 use crate::jobs::{InProcessQueue, JobQueue, LocalDelivery, MetadataStore, ObjectMetadataStore};
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresMetadataStore;
 use crate::storage::{LocalObjectStore, ObjectStore, StoreError};
+use crate::streams::store::{LocalStateStore, StateStore};
 
 /// Why the configured backend cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub struct Backend {
     pub metadata: Arc<dyn MetadataStore>,
     /// Where job messages go.
     pub queue: Arc<dyn JobQueue>,
+    /// Entity states of streams.
+    pub states: Arc<dyn StateStore>,
     /// SQS, when jobs travel through it (the worker consumes it).
     pub sqs: Option<SqsQueue>,
     /// The in-process queue and its receiving end (local mode), for
@@ -65,6 +68,7 @@ pub async fn open(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
     backend.store = DeadlineStore::wrap(backend.store, deadlines);
     backend.metadata = DeadlineMetadata::wrap(backend.metadata, deadlines);
     backend.queue = DeadlineQueue::wrap(backend.queue, deadlines);
+    backend.states = DeadlineStates::wrap(backend.states, deadlines);
     Ok(backend)
 }
 
@@ -79,6 +83,7 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
                 store,
                 metadata,
                 queue: Arc::new(queue.clone()),
+                states: Arc::new(LocalStateStore::new(data_dir.join("stream-states"))),
                 sqs: None,
                 local_jobs: Some((queue, receiver)),
                 description: format!("local ({})", data_dir.display()),
@@ -91,8 +96,10 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
         } => {
             let config = load_config().await;
             let sqs = SqsQueue::new(&config, queue_url);
+            let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&config, bucket));
             Ok(Backend {
-                store: Arc::new(S3ObjectStore::new(&config, bucket)),
+                states: Arc::new(DynamoStateStore::new(&config, table, store.clone())),
+                store,
                 metadata: Arc::new(DynamoMetadataStore::new(&config, table)),
                 queue: Arc::new(sqs.clone()),
                 sqs: Some(sqs),
@@ -136,6 +143,7 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
             };
             Ok(Backend {
                 store,
+                states: Arc::new(metadata.states()),
                 metadata: Arc::new(metadata),
                 queue,
                 sqs,

@@ -62,6 +62,9 @@ pub struct Settings {
     /// renewal (renewed every third of it): how soon a dead worker's job is taken over.
     /// Keep it under the queue's visibility timeout.
     pub lease_seconds: u64,
+    /// `PYNOMALY_STREAM_CACHE`: entity states of streams kept in memory (default 1,000; 0
+    /// reads every state from the store).
+    pub stream_cache: usize,
 }
 
 /// A setting that cannot be used.
@@ -198,6 +201,12 @@ impl Settings {
                 "PYNOMALY_LEASE_SECONDS",
                 crate::jobs::LEASE_SECONDS,
                 "seconds, at least 3",
+            )?,
+            stream_cache: number(
+                &get,
+                "PYNOMALY_STREAM_CACHE",
+                crate::streams::DEFAULT_CACHE_ENTRIES,
+                "a count of entity states",
             )?,
         };
         settings.check()?;

@@ -13,6 +13,8 @@ use async_trait::async_trait;
 
 use crate::jobs::{Job, JobQueue, JobState, MetadataStore, QueueMessage};
 use crate::storage::{ObjectStore, StoreError};
+use crate::streams::entity::EntitySummary;
+use crate::streams::store::{StateKey, StateRecord, StateStore};
 
 /// How long calls may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +248,72 @@ impl DeadlineQueue {
 impl JobQueue for DeadlineQueue {
     async fn send(&self, message: &QueueMessage) -> Result<(), StoreError> {
         within(QUEUE, "send", self.deadlines.call, self.inner.send(message)).await
+    }
+}
+
+/// A [`StateStore`] whose calls end within [`Deadlines`]. A write that times out may
+/// still land: the caller drops its cached copy and the next write finds the version.
+#[derive(Debug)]
+pub struct DeadlineStates {
+    inner: Arc<dyn StateStore>,
+    deadlines: Deadlines,
+}
+
+const STATES: &str = "the stream state store";
+
+impl DeadlineStates {
+    /// Wraps `inner`.
+    pub fn wrap(inner: Arc<dyn StateStore>, deadlines: Deadlines) -> Arc<dyn StateStore> {
+        Arc::new(Self { inner, deadlines })
+    }
+}
+
+#[async_trait]
+impl StateStore for DeadlineStates {
+    async fn load(&self, key: &StateKey) -> Result<Option<StateRecord>, StoreError> {
+        let limit = self.deadlines.for_bytes(64 << 20);
+        within(STATES, "load", limit, self.inner.load(key)).await
+    }
+
+    async fn save(
+        &self,
+        key: &StateKey,
+        expected: Option<u64>,
+        summary: &EntitySummary,
+        state: &[u8],
+    ) -> Result<bool, StoreError> {
+        let limit = self.deadlines.for_bytes(state.len() as u64);
+        within(
+            STATES,
+            "save",
+            limit,
+            self.inner.save(key, expected, summary, state),
+        )
+        .await
+    }
+
+    async fn summaries(
+        &self,
+        tenant: &str,
+        stream: &str,
+    ) -> Result<Vec<EntitySummary>, StoreError> {
+        let limit = self.deadlines.call * 6;
+        within(STATES, "list", limit, self.inner.summaries(tenant, stream)).await
+    }
+
+    async fn delete_stream(&self, tenant: &str, stream: &str) -> Result<(), StoreError> {
+        let limit = self.deadlines.call * 6;
+        within(
+            STATES,
+            "delete",
+            limit,
+            self.inner.delete_stream(tenant, stream),
+        )
+        .await
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        within(STATES, "answer", self.deadlines.ready, self.inner.ready()).await
     }
 }
 

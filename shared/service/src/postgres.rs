@@ -9,6 +9,8 @@ use tokio_postgres::NoTls;
 
 use crate::jobs::{Job, JobState, MetadataStore};
 use crate::storage::StoreError;
+use crate::streams::entity::EntitySummary;
+use crate::streams::store::{StateKey, StateRecord, StateStore};
 
 /// Schema migrations, applied in order; each runs once (recorded in
 /// `pynomaly_migrations`). Append, never edit: a deployed database has run the old ones.
@@ -33,6 +35,17 @@ const MIGRATIONS: &[&str] = &[
          part        INTEGER NOT NULL,
          recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
          PRIMARY KEY (tenant, id, part)
+     )",
+    // 3: entity states of streams; `version` makes a write conditional on the version read.
+    "CREATE TABLE stream_states (
+         tenant     TEXT NOT NULL,
+         stream     TEXT NOT NULL,
+         entity     TEXT NOT NULL,
+         version    BIGINT NOT NULL,
+         summary    JSONB NOT NULL,
+         state      BYTEA NOT NULL,
+         updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+         PRIMARY KEY (tenant, stream, entity)
      )",
 ];
 
@@ -300,5 +313,126 @@ impl MetadataStore for PostgresMetadataStore {
             .await
             .map_err(|e| backend("ping", "postgres", e))?;
         Ok(())
+    }
+}
+
+/// Entity states of streams in PostgreSQL, on the job store's pool: a write is an
+/// `INSERT ... ON CONFLICT DO NOTHING` (first version) or an `UPDATE ... WHERE version =`
+/// the version read, so a stale writer changes no row and is told so.
+#[derive(Debug, Clone)]
+pub struct PostgresStateStore(PostgresMetadataStore);
+
+impl PostgresMetadataStore {
+    /// The stream state store on this pool.
+    pub fn states(&self) -> PostgresStateStore {
+        PostgresStateStore(self.clone())
+    }
+}
+
+fn summary_json(summary: &EntitySummary, key: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(summary).map_err(|e| backend("encode", key, e))
+}
+
+#[async_trait]
+impl StateStore for PostgresStateStore {
+    async fn load(&self, key: &StateKey) -> Result<Option<StateRecord>, StoreError> {
+        let row = self
+            .0
+            .client()
+            .await?
+            .query_opt(
+                "SELECT version, summary, state FROM stream_states
+                 WHERE tenant = $1 AND stream = $2 AND entity = $3",
+                &[&key.tenant, &key.stream, &key.entity],
+            )
+            .await
+            .map_err(|e| backend("load state", &key.entity, e))?;
+        row.map(|row| {
+            Ok(StateRecord {
+                version: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                summary: serde_json::from_value(row.get(1))
+                    .map_err(|e| backend("decode", &key.entity, e))?,
+                state: row.get(2),
+            })
+        })
+        .transpose()
+    }
+
+    async fn save(
+        &self,
+        key: &StateKey,
+        expected: Option<u64>,
+        summary: &EntitySummary,
+        state: &[u8],
+    ) -> Result<bool, StoreError> {
+        let summary = summary_json(summary, &key.entity)?;
+        let client = self.0.client().await?;
+        let changed = match expected {
+            None => client
+                .execute(
+                    "INSERT INTO stream_states (tenant, stream, entity, version, summary, state)
+                     VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT DO NOTHING",
+                    &[&key.tenant, &key.stream, &key.entity, &summary, &state],
+                )
+                .await,
+            Some(version) => {
+                let version = i64::try_from(version).unwrap_or(i64::MAX);
+                client
+                    .execute(
+                        "UPDATE stream_states
+                         SET version = version + 1, summary = $5, state = $6, updated_at = now()
+                         WHERE tenant = $1 AND stream = $2 AND entity = $3 AND version = $4",
+                        &[
+                            &key.tenant,
+                            &key.stream,
+                            &key.entity,
+                            &version,
+                            &summary,
+                            &state,
+                        ],
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| backend("save state", &key.entity, e))?;
+        Ok(changed == 1)
+    }
+
+    async fn summaries(
+        &self,
+        tenant: &str,
+        stream: &str,
+    ) -> Result<Vec<EntitySummary>, StoreError> {
+        let rows = self
+            .0
+            .client()
+            .await?
+            .query(
+                "SELECT summary FROM stream_states WHERE tenant = $1 AND stream = $2
+                 ORDER BY entity",
+                &[&tenant, &stream],
+            )
+            .await
+            .map_err(|e| backend("list states", stream, e))?;
+        rows.iter()
+            .map(|row| serde_json::from_value(row.get(0)).map_err(|e| backend("decode", stream, e)))
+            .collect()
+    }
+
+    async fn delete_stream(&self, tenant: &str, stream: &str) -> Result<(), StoreError> {
+        self.0
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM stream_states WHERE tenant = $1 AND stream = $2",
+                &[&tenant, &stream],
+            )
+            .await
+            .map_err(|e| backend("delete states", stream, e))?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        MetadataStore::ready(&self.0).await
     }
 }

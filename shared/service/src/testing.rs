@@ -203,6 +203,202 @@ pub async fn metadata_contract(store: &dyn MetadataStore) {
     );
 }
 
+/// State store contract: versioned writes (a stale or absent version changes nothing),
+/// summaries, deletion; then through [`Streams`](crate::streams::Streams): 8 writers,
+/// each with its own cache (as 8 processes), post interleaved batches for the same
+/// entities, and every point is counted exactly once; a fresh process carries on from the
+/// stored states exactly as the first would have.
+pub async fn state_store_contract(
+    states: std::sync::Arc<dyn crate::streams::store::StateStore>,
+    objects: std::sync::Arc<dyn ObjectStore>,
+    tenant: &str,
+) {
+    use crate::streams::Streams;
+    use crate::streams::entity::EntitySummary;
+    use crate::streams::points::PointsFormat;
+    use crate::streams::spec::CreateStream;
+    use crate::streams::store::StateKey;
+
+    states.ready().await.expect("ready");
+    let key = StateKey {
+        tenant: tenant.into(),
+        stream: "contract".into(),
+        entity: "host/1 é".into(),
+    };
+    let summary = EntitySummary {
+        entity: key.entity.clone(),
+        points: 3,
+        ..Default::default()
+    };
+    assert!(states.load(&key).await.expect("load").is_none());
+    assert!(
+        states
+            .save(&key, None, &summary, b"one")
+            .await
+            .expect("save")
+    );
+    assert!(
+        !states
+            .save(&key, None, &summary, b"two")
+            .await
+            .expect("save"),
+        "a second first write"
+    );
+    assert!(
+        !states
+            .save(&key, Some(5), &summary, b"two")
+            .await
+            .expect("save"),
+        "a wrong version"
+    );
+    let big = vec![7u8; 3000];
+    assert!(
+        states
+            .save(&key, Some(1), &summary, &big)
+            .await
+            .expect("save")
+    );
+    let record = states.load(&key).await.expect("load").expect("a state");
+    assert_eq!((record.version, record.state.len()), (2, 3000));
+    assert_eq!(record.state, big);
+    assert_eq!(record.summary, summary);
+    assert!(
+        states
+            .save(&key, Some(2), &summary, b"small")
+            .await
+            .expect("save")
+    );
+    assert_eq!(
+        states
+            .load(&key)
+            .await
+            .expect("load")
+            .expect("a state")
+            .state,
+        b"small"
+    );
+    assert_eq!(
+        states.summaries(tenant, "contract").await.expect("list"),
+        vec![summary]
+    );
+    assert!(
+        states
+            .summaries(tenant, "other")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    states
+        .delete_stream(tenant, "contract")
+        .await
+        .expect("delete");
+    assert!(states.load(&key).await.expect("load").is_none());
+
+    // Eight writers, eight caches.
+    let writers: Vec<Streams> = (0..8)
+        .map(|_| Streams::new(objects.clone(), states.clone(), 100))
+        .collect();
+    let spec = writers[0]
+        .create(
+            tenant,
+            CreateStream {
+                method: Some("rolling-z".into()),
+                entity_field: Some("host".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    let hosts = ["a", "b", "c"];
+    let tasks = writers.iter().enumerate().map(|(w, streams)| {
+        let id = spec.id.clone();
+        async move {
+            for batch in 0..6 {
+                let lines: Vec<String> = (0..6)
+                    .map(|i| {
+                        let host = hosts[(w + batch + i) % 3];
+                        format!("{{\"host\": \"{host}\", \"value\": {}}}", (w * 7 + i) % 5)
+                    })
+                    .collect();
+                streams
+                    .push(
+                        tenant,
+                        &id,
+                        lines.join("\n").as_bytes(),
+                        PointsFormat::Ndjson,
+                        100,
+                    )
+                    .await
+                    .expect("push");
+            }
+        }
+    });
+    futures::future::join_all(tasks).await;
+    let entities = writers[3]
+        .entities(tenant, &spec.id)
+        .await
+        .expect("entities");
+    let counted: Vec<(String, u64)> = entities
+        .iter()
+        .map(|e| (e.entity.clone(), e.points))
+        .collect();
+    // 8 writers × 6 batches × 6 points, spread evenly over three hosts.
+    assert_eq!(
+        counted,
+        vec![("a".into(), 96), ("b".into(), 96), ("c".into(), 96)],
+        "every point counted once"
+    );
+
+    // A fresh process (empty cache) carries on exactly where a warm one would.
+    let warm = &writers[0];
+    let fresh = Streams::new(objects.clone(), states.clone(), 0);
+    let body = b"host,value\na,3\nb,40\na,2\n";
+    let from_fresh = fresh
+        .push(tenant, &spec.id, body, PointsFormat::Csv, 100)
+        .await
+        .expect("push");
+    // Undo by replaying on a copy: the warm writer's cache is stale, and must notice.
+    let entity = fresh.entity(tenant, &spec.id, "b").await.expect("entity");
+    assert_eq!(entity.points, 97);
+    let later = warm
+        .push(
+            tenant,
+            &spec.id,
+            b"host,value\nb,1\n",
+            PointsFormat::Csv,
+            100,
+        )
+        .await
+        .expect("push");
+    assert_eq!(
+        later.results[0].index,
+        Some(97),
+        "the warm cache was not trusted over the store"
+    );
+    assert!(from_fresh.results[1].anomaly, "{:?}", from_fresh.results[1]);
+    let reset = warm.reset(tenant, &spec.id, "b").await.expect("reset");
+    assert_eq!(reset.points, 0);
+    let after = fresh
+        .push(
+            tenant,
+            &spec.id,
+            b"host,value\nb,1\n",
+            PointsFormat::Csv,
+            100,
+        )
+        .await
+        .expect("push");
+    assert_eq!(after.results[0].index, Some(0), "the reset was seen");
+    warm.delete(tenant, &spec.id).await.expect("delete stream");
+    assert!(
+        states
+            .summaries(tenant, &spec.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
 /// Fresh S3 bucket, DynamoDB table (string key `pk`) and SQS queue, all named `name`, on
 /// the emulator `AWS_ENDPOINT_URL` points at (moto_server in `scripts/test`).
 #[cfg(feature = "aws")]

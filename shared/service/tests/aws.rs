@@ -30,6 +30,18 @@ async fn s3_and_dynamodb_meet_the_contract() {
     metadata_contract(&DynamoMetadataStore::new(&r.config, &r.table)).await;
 }
 
+/// Stream states in DynamoDB, the big ones (over 1 KB here) in S3.
+#[tokio::test]
+async fn dynamodb_and_s3_meet_the_state_contract() {
+    let r = resources("states").await;
+    let objects: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
+    let states = pynomaly_service::aws::DynamoStateStore::new(&r.config, &r.table, objects.clone())
+        .with_inline_limit(1000);
+    pynomaly_service::testing::state_store_contract(Arc::new(states), objects.clone(), "t1").await;
+    // Replaced states leave no objects behind.
+    assert!(objects.list("stream-states/").await.unwrap().is_empty());
+}
+
 /// Submit → a worker dies mid-job (message not deleted, job left running) → the message
 /// comes back → the next worker finishes the job → results written once; a duplicate
 /// delivery changes nothing.
@@ -69,6 +81,14 @@ mod postgres {
         let store = metadata(&unique("contract")).await;
         store.ready().await.unwrap();
         metadata_contract(&store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_meets_the_state_contract() {
+        let r = resources("pg-states").await;
+        let objects: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
+        let states = metadata(&unique("states")).await.states();
+        pynomaly_service::testing::state_store_contract(Arc::new(states), objects, "t1").await;
     }
 
     #[tokio::test]

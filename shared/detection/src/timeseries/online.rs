@@ -36,7 +36,7 @@ pub struct OnlineScore {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub enum OnlineDetector {
-    Rcf(StreamingRcf),
+    Rcf(Box<StreamingRcf>),
     RollingZ(RollingZStream),
     Context(Box<ContextStream>),
 }
@@ -45,7 +45,7 @@ impl OnlineDetector {
     /// A new stream of `method`; the batch-only methods are refused, naming the others.
     pub fn new(method: &SeriesMethod) -> Result<Self> {
         match method {
-            SeriesMethod::Rcf(p) => Ok(Self::Rcf(StreamingRcf::new(p.clone())?)),
+            SeriesMethod::Rcf(p) => Ok(Self::Rcf(Box::new(StreamingRcf::new(p.clone())?))),
             SeriesMethod::RollingZ(p) => Ok(Self::RollingZ(RollingZStream::new(p.clone())?)),
             SeriesMethod::Context(p) => Ok(Self::Context(Box::new(ContextStream::new(p.clone())?))),
             other => Err(invalid(

@@ -245,7 +245,7 @@ pub(super) fn body(body: Result<Bytes, BytesRejection>, limits: Limits) -> Resul
     })
 }
 
-fn content_type(headers: &HeaderMap) -> String {
+pub(super) fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -29,6 +29,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Points and alarms by stream id.
+    streams: Mutex<BTreeMap<String, (u64, u64)>>,
     counters: Arc<ScoreCounters>,
 }
 
@@ -44,6 +46,16 @@ impl Metrics {
     /// Counts rows scored and anomalies flagged by a request.
     pub fn scored(&self, rows: usize, anomalies: usize) {
         self.counters.record(Door::Request, rows, anomalies);
+    }
+
+    /// Counts points scored and alarms raised by stream `id` (and as rows of a request).
+    pub fn record_stream_points(&self, id: &str, points: usize, anomalies: usize) {
+        self.scored(points, anomalies);
+        if let Ok(mut streams) = self.streams.lock() {
+            let entry = streams.entry(id.to_string()).or_default();
+            entry.0 += points as u64;
+            entry.1 += anomalies as u64;
+        }
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -123,6 +135,22 @@ impl Metrics {
                 "pynomaly_anomalies_flagged_total{{door=\"{}\"}} {anomalies}",
                 door.label()
             );
+        }
+        if let Ok(streams) = self.streams.lock() {
+            out.push_str("# HELP pynomaly_stream_points_total Points scored by stream.\n# TYPE pynomaly_stream_points_total counter\n");
+            for (id, (points, _)) in streams.iter() {
+                let _ = writeln!(
+                    out,
+                    "pynomaly_stream_points_total{{stream=\"{id}\"}} {points}"
+                );
+            }
+            out.push_str("# HELP pynomaly_stream_anomalies_total Alarms raised by stream.\n# TYPE pynomaly_stream_anomalies_total counter\n");
+            for (id, (_, anomalies)) in streams.iter() {
+                let _ = writeln!(
+                    out,
+                    "pynomaly_stream_anomalies_total{{stream=\"{id}\"}} {anomalies}"
+                );
+            }
         }
         out
     }

@@ -1,7 +1,8 @@
 //! The HTTP API: one axum [`Router`] that `pynomaly serve` and the Lambda function both
 //! serve. Pynomaly's nouns: `/api/v1/detect` (alias `/api/v1/detection/detect`),
 //! `/api/v1/ensemble`, `/api/v1/explain`, `/api/v1/models` (+ `/{id}`, `/{id}/predict`),
-//! `/api/v1/timeseries/detect`, `/api/v1/algorithms`, `/health`, `/ready`.
+//! `/api/v1/timeseries/detect`, `/api/v1/streams` (+ `/{id}`, `/{id}/points`,
+//! `/{id}/entities[/{entity}[/reset]]`), `/api/v1/algorithms`, `/health`, `/ready`.
 //! Every error is `application/problem+json` with a detail naming the problem; bad input
 //! is 4xx, never 500. `/api/v1` needs an API key (`x-api-key` or `Authorization: Bearer`);
 //! models are scoped to the key's tenant, so another tenant's id is a 404.
@@ -13,6 +14,7 @@ mod jobs;
 mod metrics;
 mod models;
 mod openapi;
+mod streams;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Job records and queue, when this server takes jobs.
     pub jobs: Option<JobsConfig>,
+    /// Streams, when this server has a state store.
+    pub streams: Option<Arc<crate::streams::Streams>>,
 }
 
 /// Where jobs are recorded and sent.
@@ -107,7 +111,23 @@ impl AppState {
             key_cache: Arc::default(),
             metrics: Arc::default(),
             jobs: None,
+            streams: None,
         }
+    }
+
+    /// Takes streams, their definitions in this state's object store and entity states in
+    /// `states`, with `cache_entries` hot states in memory.
+    pub fn with_streams(
+        mut self,
+        states: Arc<dyn crate::streams::store::StateStore>,
+        cache_entries: usize,
+    ) -> Self {
+        self.streams = Some(Arc::new(crate::streams::Streams::new(
+            self.store.clone(),
+            states,
+            cache_entries,
+        )));
+        self
     }
 
     /// Reports in `/metrics` the rows `counters` counted (share the process's job
@@ -259,6 +279,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs", post(jobs::create_job).get(jobs::list_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::show_job))
         .route("/api/v1/jobs/{id}/results", get(jobs::job_results))
+        .route("/api/v1/streams", post(streams::create).get(streams::list))
+        .route(
+            "/api/v1/streams/{id}",
+            get(streams::show).delete(streams::delete),
+        )
+        .route("/api/v1/streams/{id}/points", post(streams::points))
+        .route("/api/v1/streams/{id}/entities", get(streams::entities))
+        .route(
+            "/api/v1/streams/{id}/entities/{entity}",
+            get(streams::entity),
+        )
+        .route(
+            "/api/v1/streams/{id}/entities/{entity}/reset",
+            post(streams::reset),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key,

@@ -17,7 +17,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::doors::RowsDoor;
-use super::{detect, jobs, models};
+use super::{detect, jobs, models, streams};
 
 struct ApiKeyScheme;
 
@@ -40,7 +40,9 @@ impl Modify for ApiKeyScheme {
         detect::health, detect::ready, detect::algorithms, detect::detect, detect::ensemble,
         detect::explain, detect::timeseries, models::create, models::list, models::show,
         models::delete, models::predict, jobs::create_upload, jobs::put_upload, jobs::create_job,
-        jobs::list_jobs, jobs::show_job, jobs::job_results,
+        jobs::list_jobs, jobs::show_job, jobs::job_results, streams::create, streams::list,
+        streams::show, streams::delete, streams::points, streams::entities, streams::entity,
+        streams::reset,
     ),
     modifiers(&ApiKeyScheme),
 )]

@@ -92,13 +92,16 @@ const MAX_ATTEMPTS: u32 = 50;
 /// A cached state and the version it was read or written at.
 type Cached = (u64, EntityState);
 
+/// Stream definitions read, by (tenant, id).
+type SpecCache = HashMap<(String, String), Arc<StreamSpec>>;
+
 /// The streams use cases over an object store (definitions) and a state store.
 #[derive(Debug, Clone)]
 pub struct Streams {
     objects: Arc<dyn ObjectStore>,
     states: Arc<dyn StateStore>,
     cache: Arc<Mutex<lru::LruCache<StateKey, Cached>>>,
-    specs: Arc<Mutex<HashMap<(String, String), Arc<StreamSpec>>>>,
+    specs: Arc<Mutex<SpecCache>>,
 }
 
 /// What a batch of points gave.
@@ -161,7 +164,7 @@ impl Streams {
         Ok(())
     }
 
-    fn specs_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<StreamSpec>>> {
+    fn specs_cache(&self) -> std::sync::MutexGuard<'_, SpecCache> {
         self.specs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

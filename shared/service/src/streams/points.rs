@@ -442,7 +442,7 @@ mod tests {
         assert!(e.contains("extra"), "{e}");
         let many = format!(
             "[{}]",
-            vec![r#"{"host": "a", "cpu": 1, "lat": 2}"#; 11].join(",")
+            [r#"{"host": "a", "cpu": 1, "lat": 2}"#; 11].join(",")
         );
         let e = err(many.as_bytes(), PointsFormat::Json);
         assert!(e.contains("over the limit of 10"), "{e}");

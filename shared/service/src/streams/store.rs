@@ -279,6 +279,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn local_files_meet_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testing::state_store_contract(
+            Arc::new(LocalStateStore::new(dir.path().join("states"))),
+            Arc::new(crate::storage::LocalObjectStore::new(dir.path())),
+            "t1",
+        )
+        .await;
+    }
+
+    #[tokio::test]
     async fn versions_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStateStore::new(dir.path());

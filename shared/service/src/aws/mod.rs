@@ -1,7 +1,11 @@
-//! AWS adapters (feature `aws`): S3 for objects, DynamoDB for job records, SQS for job
-//! messages, through aws-sdk-rust. SDK types stay in this module. Endpoints follow the
+//! AWS adapters (feature `aws`): S3 for objects, DynamoDB for job records (and stream
+//! states, [`states`]), SQS for job messages, through aws-sdk-rust. SDK types stay in this module. Endpoints follow the
 //! SDK's standard configuration, so `AWS_ENDPOINT_URL` points everything at an emulator
 //! (moto_server) in tests.
+
+mod states;
+
+pub use states::{DynamoStateStore, INLINE_STATE_BYTES};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
