@@ -57,6 +57,9 @@ pub enum Command {
     /// Time series: detect anomalies and changepoints, or benchmark on NAB.
     #[command(subcommand)]
     Timeseries(crate::timeseries::TimeseriesCommand),
+    /// Score points from standard input as they arrive (NDJSON or CSV), one model per
+    /// entity; prints the alarms.
+    Stream(crate::stream::StreamArgs),
 }
 
 /// Algorithm choice and fitting options.
@@ -259,6 +262,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Models(cmd) => models(cmd, &Models::open(&data_dir, tenant)?),
         Command::Bench(args) => crate::bench::run(args),
         Command::Timeseries(cmd) => crate::timeseries::run(cmd),
+        Command::Stream(args) => crate::stream::run(args),
         Command::Serve(args) => crate::serve::run(args, data_dir),
         Command::Keys(cmd) => crate::keys::run(cmd, &data_dir),
         Command::Worker(args) => crate::worker::run(args, data_dir),

@@ -11,6 +11,7 @@ mod output;
 mod probe;
 mod progress;
 mod serve;
+mod stream;
 mod timeseries;
 mod worker;
 

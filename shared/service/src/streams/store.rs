@@ -262,6 +262,71 @@ impl StateStore for LocalStateStore {
     }
 }
 
+/// States in memory, for a stream that need not outlive its process (`pynomaly stream`
+/// without `--state`). Versions are checked as in the stored adapters.
+#[derive(Debug, Default)]
+pub struct MemoryStateStore {
+    states: Mutex<std::collections::HashMap<StateKey, StateRecord>>,
+}
+
+impl MemoryStateStore {
+    fn states(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<StateKey, StateRecord>> {
+        self.states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStateStore {
+    async fn load(&self, key: &StateKey) -> Result<Option<StateRecord>, StoreError> {
+        Ok(self.states().get(key).cloned())
+    }
+
+    async fn save(
+        &self,
+        key: &StateKey,
+        expected: Option<u64>,
+        summary: &EntitySummary,
+        state: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut states = self.states();
+        if states.get(key).map(|r| r.version) != expected {
+            return Ok(false);
+        }
+        let record = StateRecord {
+            version: expected.map_or(1, |v| v + 1),
+            summary: summary.clone(),
+            state: state.to_vec(),
+        };
+        states.insert(key.clone(), record);
+        Ok(true)
+    }
+
+    async fn summaries(
+        &self,
+        tenant: &str,
+        stream: &str,
+    ) -> Result<Vec<EntitySummary>, StoreError> {
+        let mut summaries: Vec<EntitySummary> = self
+            .states()
+            .iter()
+            .filter(|(k, _)| k.tenant == tenant && k.stream == stream)
+            .map(|(_, r)| r.summary.clone())
+            .collect();
+        summaries.sort_by(|a, b| a.entity.cmp(&b.entity));
+        Ok(summaries)
+    }
+
+    async fn delete_stream(&self, tenant: &str, stream: &str) -> Result<(), StoreError> {
+        self.states()
+            .retain(|k, _| !(k.tenant == tenant && k.stream == stream));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +348,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         crate::testing::state_store_contract(
             Arc::new(LocalStateStore::new(dir.path().join("states"))),
+            Arc::new(crate::storage::LocalObjectStore::new(dir.path())),
+            "t1",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn memory_meets_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testing::state_store_contract(
+            Arc::new(MemoryStateStore::default()),
             Arc::new(crate::storage::LocalObjectStore::new(dir.path())),
             "t1",
         )
