@@ -151,7 +151,11 @@ pub fn run(args: StreamArgs) -> Result<()> {
             std::env::temp_dir(),
         ),
     };
-    let streams = Streams::new(Arc::new(LocalObjectStore::new(objects_dir)), states, 10_000);
+    let streams = Streams::new(
+        Arc::new(LocalObjectStore::new(objects_dir)),
+        states,
+        pynomaly_service::streams::DEFAULT_CACHE_BYTES,
+    );
     let spec = Arc::new(spec);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -27,7 +27,7 @@ pub type ApiService = MapRequest<axum::Router, fn(lambda_http::Request) -> lambd
 pub fn router_for(backend: &Backend, settings: &Settings) -> ApiService {
     let mut state = AppState::new(backend.store.clone(), settings.limits)
         .with_jobs(backend.metadata.clone(), backend.queue.clone())
-        .with_streams(backend.states.clone(), settings.stream_cache);
+        .with_streams(backend.states.clone(), settings.stream_cache_bytes);
     state.key_cache_seconds = settings.key_cache_seconds;
     let app = router(state).layer(axum::middleware::from_fn(request_metrics));
     MapRequest::new(app, strip_stage as fn(_) -> _)

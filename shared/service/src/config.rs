@@ -62,9 +62,9 @@ pub struct Settings {
     /// renewal (renewed every third of it): how soon a dead worker's job is taken over.
     /// Keep it under the queue's visibility timeout.
     pub lease_seconds: u64,
-    /// `PYNOMALY_STREAM_CACHE`: entity states of streams kept in memory (default 1,000; 0
-    /// reads every state from the store).
-    pub stream_cache: usize,
+    /// `PYNOMALY_STREAM_CACHE_MB`: MiB of entity states of streams kept in memory
+    /// (default 256; 0 reads every state from the store).
+    pub stream_cache_bytes: usize,
 }
 
 /// A setting that cannot be used.
@@ -202,12 +202,13 @@ impl Settings {
                 crate::jobs::LEASE_SECONDS,
                 "seconds, at least 3",
             )?,
-            stream_cache: number(
+            stream_cache_bytes: number::<usize>(
                 &get,
-                "PYNOMALY_STREAM_CACHE",
-                crate::streams::DEFAULT_CACHE_ENTRIES,
-                "a count of entity states",
-            )?,
+                "PYNOMALY_STREAM_CACHE_MB",
+                crate::streams::DEFAULT_CACHE_BYTES >> 20,
+                "a whole number of MiB",
+            )?
+            .saturating_mul(1 << 20),
         };
         settings.check()?;
         Ok(settings)

@@ -296,7 +296,7 @@ pub async fn state_store_contract(
 
     // Eight writers, eight caches.
     let writers: Vec<Streams> = (0..8)
-        .map(|_| Streams::new(objects.clone(), states.clone(), 100))
+        .map(|_| Streams::new(objects.clone(), states.clone(), 16 << 20))
         .collect();
     let spec = writers[0]
         .create(

@@ -74,7 +74,7 @@ fn wave(i: usize) -> f64 {
 async fn a_stream_from_creation_to_deletion() {
     let dir = tempfile::tempdir().unwrap();
     import_keys(dir.path()).await;
-    let app = app(dir.path(), 100);
+    let app = app(dir.path(), 16 << 20);
     let (status, created) = call(
         &app,
         KEY_ACME,
@@ -273,7 +273,7 @@ async fn a_stream_from_creation_to_deletion() {
 async fn bad_requests_are_named_in_the_apis_words() {
     let dir = tempfile::tempdir().unwrap();
     import_keys(dir.path()).await;
-    let app = app(dir.path(), 10);
+    let app = app(dir.path(), 16 << 20);
     let create = |body: Value| {
         let app = app.clone();
         async move {
@@ -388,7 +388,7 @@ async fn a_restart_carries_on_from_the_stored_state() {
         async move {
             std::fs::create_dir_all(&dir).unwrap();
             import_keys(&dir).await;
-            let first = app(&dir, 100);
+            let first = app(&dir, 16 << 20);
             let (_, created) = call(
                 &first,
                 KEY_ACME,
@@ -408,7 +408,7 @@ async fn a_restart_carries_on_from_the_stored_state() {
                 body(0..200),
             )
             .await;
-            let second = if restart { app(&dir, 100) } else { first };
+            let second = if restart { app(&dir, 16 << 20) } else { first };
             let (_, b) = call(
                 &second,
                 KEY_ACME,
@@ -433,7 +433,7 @@ async fn a_restart_carries_on_from_the_stored_state() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_stream_route() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path(), 10);
+    let app = app(dir.path(), 16 << 20);
     let request = Request::builder()
         .uri("/openapi.json")
         .body(Body::empty())

@@ -116,16 +116,16 @@ impl AppState {
     }
 
     /// Takes streams, their definitions in this state's object store and entity states in
-    /// `states`, with `cache_entries` hot states in memory.
+    /// `states`, with up to `cache_bytes` of hot states in memory.
     pub fn with_streams(
         mut self,
         states: Arc<dyn crate::streams::store::StateStore>,
-        cache_entries: usize,
+        cache_bytes: usize,
     ) -> Self {
         self.streams = Some(Arc::new(crate::streams::Streams::new(
             self.store.clone(),
             states,
-            cache_entries,
+            cache_bytes,
         )));
         self
     }

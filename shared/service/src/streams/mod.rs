@@ -12,13 +12,13 @@
 //! version they were read at; a write names that version, so a state another process
 //! changed since is detected at write time, reloaded and the points applied again.
 
+mod cache;
 pub mod entity;
 pub mod points;
 pub mod spec;
 pub mod store;
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use pynomaly_detection::DetectionError;
@@ -83,14 +83,11 @@ impl StreamError {
     }
 }
 
-/// Hot states kept in memory by default.
-pub const DEFAULT_CACHE_ENTRIES: usize = 1000;
+/// Bytes of hot states kept in memory by default (256 MiB).
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// Attempts at writing one entity's points before giving up as contended.
 const MAX_ATTEMPTS: u32 = 50;
-
-/// A cached state and the version it was read or written at.
-type Cached = (u64, EntityState);
 
 /// Stream definitions read, by (tenant, id).
 type SpecCache = HashMap<(String, String), Arc<StreamSpec>>;
@@ -100,7 +97,7 @@ type SpecCache = HashMap<(String, String), Arc<StreamSpec>>;
 pub struct Streams {
     objects: Arc<dyn ObjectStore>,
     states: Arc<dyn StateStore>,
-    cache: Arc<Mutex<lru::LruCache<StateKey, Cached>>>,
+    cache: Arc<Mutex<cache::StateCache>>,
     specs: Arc<Mutex<SpecCache>>,
 }
 
@@ -120,18 +117,17 @@ fn spec_key(tenant: &str, id: &str) -> String {
 }
 
 impl Streams {
-    /// Streams defined in `objects`, states in `states`, with `cache_entries` hot states
-    /// kept in memory (0: none).
+    /// Streams defined in `objects`, states in `states`, with up to `cache_bytes` of hot
+    /// states kept in memory (0: none).
     pub fn new(
         objects: Arc<dyn ObjectStore>,
         states: Arc<dyn StateStore>,
-        cache_entries: usize,
+        cache_bytes: usize,
     ) -> Self {
-        let capacity = NonZeroUsize::new(cache_entries).unwrap_or(NonZeroUsize::MIN);
         Self {
             objects,
             states,
-            cache: Arc::new(Mutex::new(lru::LruCache::new(capacity))),
+            cache: Arc::new(Mutex::new(cache::StateCache::new(cache_bytes))),
             specs: Arc::default(),
         }
     }
@@ -229,17 +225,14 @@ impl Streams {
         self.objects.delete(&spec_key(tenant, id)).await?;
         self.specs_cache()
             .remove(&(tenant.to_string(), id.to_string()));
-        self.lock_cache()
-            .retain_keys(|k| !(k.tenant == tenant && k.stream == id));
+        self.lock_cache().forget_stream(tenant, id);
         Ok(())
     }
 
-    fn lock_cache(&self) -> CacheGuard<'_> {
-        CacheGuard(
-            self.cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, cache::StateCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads `body` as points of stream `id` (at most `limit`), scores them and stores
@@ -313,7 +306,7 @@ impl Streams {
         points: &Arc<Vec<PointIn>>,
         indices: &[usize],
     ) -> Result<Vec<PointResult>, StreamError> {
-        let mut cached = self.lock_cache().0.pop(&key);
+        let mut cached = self.lock_cache().take(&key);
         for _ in 0..MAX_ATTEMPTS {
             let (version, state) = match cached.take() {
                 Some((version, state)) => (Some(version), state),
@@ -343,7 +336,7 @@ impl Streams {
                 .await?
             {
                 let next = version.map_or(1, |v| v + 1);
-                self.lock_cache().0.put(key, (next, state));
+                self.lock_cache().put(key, next, state, bytes.len());
                 return Ok(results);
             }
             // Someone else wrote since: read theirs and apply again.
@@ -398,7 +391,7 @@ impl Streams {
             stream: id.into(),
             entity: entity.into(),
         };
-        self.lock_cache().0.pop(&key);
+        self.lock_cache().take(&key);
         for _ in 0..MAX_ATTEMPTS {
             let Some(record) = self.states.load(&key).await? else {
                 return Err(StreamError::NotFound(format!(
@@ -420,21 +413,5 @@ impl Streams {
             entity: entity.into(),
             attempts: MAX_ATTEMPTS,
         })
-    }
-}
-
-struct CacheGuard<'a>(std::sync::MutexGuard<'a, lru::LruCache<StateKey, Cached>>);
-
-impl CacheGuard<'_> {
-    fn retain_keys(&mut self, keep: impl Fn(&StateKey) -> bool) {
-        let gone: Vec<StateKey> = self
-            .0
-            .iter()
-            .filter(|(k, _)| !keep(k))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in gone {
-            self.0.pop(&k);
-        }
     }
 }
