@@ -2,10 +2,12 @@
 //! sketch and a summary (points seen, anomalies, the last point) — and how a batch of its
 //! points is applied to it.
 //!
-//! Late points: a point whose timestamp is not after the entity's last timestamp is not
+//! Late points: a point whose timestamp is before the entity's last timestamp is not
 //! scored and not learned; its result says `"late": true` and the summary counts it. So
-//! a batch delivered twice (an SQS redelivery, a client retry) does not count twice when
-//! its points carry timestamps. Points without a timestamp are always taken, in order.
+//! a batch delivered again (an SQS redelivery, a client retry) is not learned twice, but
+//! for the points at its last timestamp: a repeated timestamp is taken (clocks repeat an
+//! hour when daylight saving ends; NAB's series have such runs), in arrival order. Points
+//! without a timestamp are always taken, in order.
 //!
 //! The state is stored as a small header and the detectors in `postcard` (a compact serde
 //! format: 7 times faster to write and read than JSON and 40% smaller for a forest).
@@ -70,7 +72,7 @@ pub struct PointResult {
     /// The value field with the highest score (multi-field streams).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// Not after the entity's last timestamp: neither scored nor learned.
+    /// Before the entity's last timestamp: neither scored nor learned.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
 }
@@ -125,7 +127,7 @@ impl EntityState {
         for point in points {
             let late = matches!(
                 (point.timestamp, self.summary.last_timestamp),
-                (Some(t), Some(last)) if t <= last
+                (Some(t), Some(last)) if t < last
             );
             let mut result = PointResult {
                 entity: point.entity.clone(),
@@ -270,16 +272,18 @@ mod tests {
         let results = state.apply(&spec, &refs).unwrap();
         assert_eq!(results.len(), 30);
         assert!(results.iter().all(|r| !r.late));
-        // The same batch again: every point is late, nothing is learned.
+        // The batch again: all but its last point are late and not learned; a repeated
+        // timestamp is taken.
         let again = state.apply(&spec, &refs).unwrap();
-        assert!(again.iter().all(|r| r.late && r.index.is_none()));
-        assert_eq!(state.summary.points, 30);
-        assert_eq!(state.summary.late, 30);
+        assert!(again[..29].iter().all(|r| r.late && r.index.is_none()));
+        assert!(!again[29].late && again[29].index == Some(30));
+        assert_eq!(state.summary.points, 31);
+        assert_eq!(state.summary.late, 29);
         assert_eq!(state.summary.last_timestamp, Some(29_000));
         let p = point("a", None, &[50.0]);
         let r = state.apply(&spec, &[&p]).unwrap();
         assert!(
-            r[0].anomaly && r[0].expected.is_some() && r[0].index == Some(30),
+            r[0].anomaly && r[0].expected.is_some() && r[0].index == Some(31),
             "{r:?}"
         );
     }
