@@ -8,8 +8,9 @@ use lru::LruCache;
 use super::entity::EntityState;
 use super::store::StateKey;
 
-/// In memory, a state takes about this many times its encoded size.
-const MEMORY_PER_ENCODED_BYTE: usize = 2;
+/// In memory, a state takes about this many times its encoded size (a forest measured
+/// 1.9 times just decoded, more once its vectors grew; the rest is allocator slack).
+const MEMORY_PER_ENCODED_BYTE: usize = 3;
 
 #[derive(Debug)]
 struct Entry {
@@ -105,10 +106,10 @@ mod tests {
     fn evicts_the_least_recent_beyond_its_bytes() {
         let spec = StreamSpec::for_tests(None, &["value"]);
         let state = |e: &str| EntityState::new(&spec, e).unwrap();
-        let mut cache = StateCache::new(1000);
+        let mut cache = StateCache::new(1500);
         cache.put(key("a"), 1, state("a"), 200);
         cache.put(key("b"), 1, state("b"), 200);
-        assert_eq!(cache.bytes(), 800);
+        assert_eq!(cache.bytes(), 1200);
         cache.put(key("c"), 3, state("c"), 200);
         assert!(cache.take(&key("a")).is_none(), "a was the least recent");
         assert_eq!(cache.take(&key("c")).map(|(v, _)| v), Some(3));

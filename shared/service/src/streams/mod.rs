@@ -21,6 +21,7 @@ pub mod store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures::{StreamExt, TryStreamExt};
 use pynomaly_detection::DetectionError;
 
 use crate::storage::{ObjectStore, StoreError};
@@ -98,6 +99,9 @@ pub struct Streams {
     objects: Arc<dyn ObjectStore>,
     states: Arc<dyn StateStore>,
     cache: Arc<Mutex<cache::StateCache>>,
+    /// One permit per core: how many entities are scored at once, so memory holds a
+    /// bounded number of states in flight.
+    cpu: Arc<tokio::sync::Semaphore>,
     specs: Arc<Mutex<SpecCache>>,
 }
 
@@ -128,6 +132,9 @@ impl Streams {
             objects,
             states,
             cache: Arc::new(Mutex::new(cache::StateCache::new(cache_bytes))),
+            cpu: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )),
             specs: Arc::default(),
         }
     }
@@ -269,19 +276,24 @@ impl Streams {
         }
         let entities = groups.len();
         let points = Arc::new(points);
-        let applied = futures::future::try_join_all(groups.into_iter().map(|(entity, indices)| {
-            let key = StateKey {
-                tenant: tenant.to_string(),
-                stream: spec.id.clone(),
-                entity,
-            };
-            let points = points.clone();
-            async move {
-                let results = self.apply(key, spec, &points, &indices).await?;
-                Ok::<_, StreamError>((indices, results))
-            }
-        }))
-        .await?;
+        // Entities are scored a few at a time (each holds its state in memory meanwhile).
+        let in_flight = 2 * self.cpu.available_permits().max(1);
+        let applied: Vec<(Vec<usize>, Vec<PointResult>)> =
+            futures::stream::iter(groups.into_iter().map(|(entity, indices)| {
+                let key = StateKey {
+                    tenant: tenant.to_string(),
+                    stream: spec.id.clone(),
+                    entity,
+                };
+                let points = points.clone();
+                async move {
+                    let results = self.apply(key, spec, &points, &indices).await?;
+                    Ok::<_, StreamError>((indices, results))
+                }
+            }))
+            .buffer_unordered(in_flight)
+            .try_collect()
+            .await?;
         let mut ordered: Vec<Option<PointResult>> = vec![None; points.len()];
         for (indices, results) in applied {
             for (i, r) in indices.into_iter().zip(results) {
@@ -319,7 +331,14 @@ impl Streams {
                 },
             };
             let (spec_c, points_c, indices_c) = (spec.clone(), points.clone(), indices.to_vec());
+            let permit = self
+                .cpu
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| StreamError::State(format!("scoring stopped: {e}")))?;
             let (state, results, bytes) = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 let mut state = state;
                 let mine: Vec<&PointIn> = indices_c.iter().map(|&i| &points_c[i]).collect();
                 let results = state.apply(&spec_c, &mine)?;
