@@ -105,7 +105,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
             },
         )
         .with_jobs(backend.metadata.clone(), backend.queue.clone())
-        .with_streams(backend.states.clone(), settings.stream_cache_bytes)
+        .with_streams(pynomaly_service::backend::streams(&backend, &settings).await)
         .with_counters(counters);
         state.key_cache_seconds = args
             .key_cache_seconds

@@ -2,12 +2,16 @@
 //! message is deleted only once its job is finished (or was already finished), so a worker
 //! that dies mid-job leaves the message to come back after the visibility timeout; messages
 //! that are not jobs are left for the queue's redrive policy (dead-letter queue).
+//! With `PYNOMALY_POINTS_QUEUE_URL` it also consumes that (FIFO) queue of stream points,
+//! in order: after a points message of a stream fails, the rest of its batch for that
+//! stream is put back untouched, so no later point overtakes it.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use pynomaly_service::aws::SqsQueue;
 use pynomaly_service::consumer::{Disposition, backoff, consume};
-use pynomaly_service::jobs::JobServices;
+use pynomaly_service::jobs::{JobServices, QueueMessage};
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -36,79 +40,122 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         let Some(queue) = backend.sqs.clone() else {
             bail!("the worker consumes SQS (PYNOMALY_STORE=aws); in local mode `pynomaly serve` runs jobs itself");
         };
-        let services = JobServices::configured(backend.store.clone(), backend.metadata.clone(), &settings);
+        let streams = pynomaly_service::backend::streams(&backend, &settings).await;
+        let services =
+            JobServices::configured(backend.store.clone(), backend.metadata.clone(), &settings)
+                .with_streams(streams);
         tracing::info!(backend = %backend.description, "pynomaly worker started");
-        let mut idle = 0;
-        let mut receive_failures = 0u32;
-        let shutdown = crate::serve::shutdown_signal();
-        tokio::pin!(shutdown);
-        loop {
-            let received = tokio::select! {
-                () = &mut shutdown => break,
-                // A deadline beyond the long poll: a silent queue is an error, not a hang.
-                batch = tokio::time::timeout(
-                    std::time::Duration::from_secs(args.wait_seconds.max(0) as u64 + 10),
-                    queue.receive(10, args.wait_seconds),
-                ) => batch.unwrap_or_else(|_| Err(pynomaly_service::storage::StoreError::Unavailable {
-                    dependency: "the job queue",
-                    action: "receive",
-                    seconds: args.wait_seconds.max(0) as f64 + 10.0,
-                })),
-            };
-            let batch = match received {
-                Ok(batch) => {
-                    receive_failures = 0;
-                    batch
-                }
-                Err(e) => {
-                    // The queue is unreachable: wait and try again, never exit on it.
-                    receive_failures += 1;
-                    let delay = backoff(receive_failures).min(std::time::Duration::from_secs(30));
-                    tracing::warn!(error = %e, ?delay, "cannot receive from the queue");
-                    tokio::select! {
-                        () = &mut shutdown => break,
-                        () = tokio::time::sleep(delay) => continue,
-                    }
-                }
-            };
-            if batch.is_empty() {
-                idle += 1;
-                if args.idle_polls > 0 && idle >= args.idle_polls {
-                    break;
-                }
-                continue;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            crate::serve::shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let jobs = drain(&queue, &services, &args, max_receives, stopped.clone());
+        match &settings.points_queue_url {
+            Some(url) => {
+                let config = pynomaly_service::aws::load_config().await;
+                let points = SqsQueue::new(&config, url);
+                tracing::info!(queue = %url, "consuming stream points too");
+                tokio::join!(jobs, drain(&points, &services, &args, max_receives, stopped));
             }
-            idle = 0;
-            for delivery in batch {
-                let delivery = match delivery {
-                    Ok(delivery) => delivery,
-                    Err(reason) => {
-                        // Left for the queue's redrive policy (dead-letter queue).
-                        tracing::warn!(%reason, "skipping a message that is not a job");
-                        continue;
-                    }
-                };
-                let disposition = consume(
-                    &services,
-                    &delivery.message,
-                    delivery.receive_count,
-                    max_receives,
-                )
-                .await;
-                let settled = match disposition {
-                    Disposition::Acknowledge(_) => queue.acknowledge(&delivery.receipt).await,
-                    Disposition::Retry { delay, .. } => {
-                        queue.retry_after(&delivery.receipt, delay).await
-                    }
-                };
-                if let Err(e) = settled {
-                    // The message comes back after its visibility timeout; handling is
-                    // idempotent.
-                    tracing::warn!(job = %delivery.message.job_id(), error = %e, "cannot settle the message");
-                }
-            }
+            None => jobs.await,
         }
         tracing::info!("pynomaly worker stopped");
         Ok(())
     })
+}
+
+/// Consumes `queue` until shutdown (or `--idle-polls` empty polls).
+async fn drain(
+    queue: &SqsQueue,
+    services: &JobServices,
+    args: &WorkerArgs,
+    max_receives: u32,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut idle = 0;
+    let mut receive_failures = 0u32;
+    loop {
+        let received = tokio::select! {
+            _ = stopped.wait_for(|s| *s) => break,
+            // A deadline beyond the long poll: a silent queue is an error, not a hang.
+            batch = tokio::time::timeout(
+                std::time::Duration::from_secs(args.wait_seconds.max(0) as u64 + 10),
+                queue.receive(10, args.wait_seconds),
+            ) => batch.unwrap_or_else(|_| Err(pynomaly_service::storage::StoreError::Unavailable {
+                dependency: "the job queue",
+                action: "receive",
+                seconds: args.wait_seconds.max(0) as f64 + 10.0,
+            })),
+        };
+        let batch = match received {
+            Ok(batch) => {
+                receive_failures = 0;
+                batch
+            }
+            Err(e) => {
+                // The queue is unreachable: wait and try again, never exit on it.
+                receive_failures += 1;
+                let delay = backoff(receive_failures).min(std::time::Duration::from_secs(30));
+                tracing::warn!(error = %e, ?delay, "cannot receive from the queue");
+                tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep(delay) => continue,
+                }
+            }
+        };
+        if batch.is_empty() {
+            idle += 1;
+            if args.idle_polls > 0 && idle >= args.idle_polls {
+                break;
+            }
+            continue;
+        }
+        idle = 0;
+        // Streams whose points failed in this batch: their later points wait.
+        let mut held: std::collections::HashSet<(String, String)> = Default::default();
+        for delivery in batch {
+            let delivery = match delivery {
+                Ok(delivery) => delivery,
+                Err(reason) => {
+                    // Left for the queue's redrive policy (dead-letter queue).
+                    tracing::warn!(%reason, "skipping a message that is not a job");
+                    continue;
+                }
+            };
+            let stream = match &delivery.message {
+                QueueMessage::Points(p) => Some((p.tenant.clone(), p.stream.clone())),
+                _ => None,
+            };
+            let disposition = match &stream {
+                Some(key) if held.contains(key) => Disposition::Retry {
+                    delay: std::time::Duration::ZERO,
+                    reason: "an earlier message of its stream failed".into(),
+                },
+                _ => {
+                    consume(
+                        services,
+                        &delivery.message,
+                        delivery.receive_count,
+                        max_receives,
+                    )
+                    .await
+                }
+            };
+            let settled = match disposition {
+                Disposition::Acknowledge(_) => queue.acknowledge(&delivery.receipt).await,
+                Disposition::Retry { delay, .. } => {
+                    if let Some(key) = stream {
+                        held.insert(key);
+                    }
+                    queue.retry_after(&delivery.receipt, delay).await
+                }
+            };
+            if let Err(e) = settled {
+                // The message comes back after its visibility timeout; handling is
+                // idempotent.
+                tracing::warn!(job = %delivery.message.job_id(), error = %e, "cannot settle the message");
+            }
+        }
+    }
 }

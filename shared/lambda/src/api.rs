@@ -16,7 +16,8 @@ use crate::runtime::{emit_metrics, init_tracing, start};
 pub async fn app() -> Result<ApiService, lambda_runtime::Error> {
     let (settings, backend) = start().await?;
     tracing::info!(backend = %backend.description, "pynomaly api function ready");
-    Ok(router_for(&backend, &settings))
+    let streams = pynomaly_service::backend::streams(&backend, &settings).await;
+    Ok(router_for(&backend, &settings, streams))
 }
 
 /// The function's service: the Router over `backend` (limits from the environment), with
@@ -24,10 +25,14 @@ pub async fn app() -> Result<ApiService, lambda_runtime::Error> {
 pub type ApiService = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
 
 /// The service over `backend`, with the limits and key cache of `settings`.
-pub fn router_for(backend: &Backend, settings: &Settings) -> ApiService {
+pub fn router_for(
+    backend: &Backend,
+    settings: &Settings,
+    streams: pynomaly_service::streams::Streams,
+) -> ApiService {
     let mut state = AppState::new(backend.store.clone(), settings.limits)
         .with_jobs(backend.metadata.clone(), backend.queue.clone())
-        .with_streams(backend.states.clone(), settings.stream_cache_bytes);
+        .with_streams(streams);
     state.key_cache_seconds = settings.key_cache_seconds;
     let app = router(state).layer(axum::middleware::from_fn(request_metrics));
     MapRequest::new(app, strip_stage as fn(_) -> _)

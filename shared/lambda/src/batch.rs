@@ -1,5 +1,5 @@
-//! The batch function: SQS events carrying job messages (from `POST /api/v1/jobs`) and
-//! chunk messages (from the ingest function). Each message is handled on its own and
+//! The batch function: SQS events carrying job messages (from `POST /api/v1/jobs`), chunk
+//! messages (from the ingest function) and stream points (from a FIFO points queue). Each message is handled on its own and
 //! reported in `batchItemFailures` when it fails, so one bad message never fails or
 //! repeats the others. Handling is idempotent (a finished job or recorded part is not
 //! redone), so a batch delivered twice writes every result once. A message that keeps
@@ -45,15 +45,44 @@ impl BatchFunction {
         }
     }
 
-    /// Handles a batch; the response names the messages to retry.
+    /// Handles a batch; the response names the messages to retry. Messages of one FIFO
+    /// message group (stream points, grouped by entity) are handled one after another in
+    /// the order received, and once one fails the rest of its group is returned unhandled,
+    /// as SQS requires for a FIFO queue to keep the group's order.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let started = Instant::now();
-        let outcomes: Vec<(String, Outcome)> = futures::stream::iter(event.records)
-            .map(|record| async move {
-                let id = record.message_id.clone().unwrap_or_default();
-                (id, self.handle_one(record).await)
+        let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
+        let mut group_of: std::collections::HashMap<String, usize> = Default::default();
+        for record in event.records {
+            match record.attributes.get("MessageGroupId") {
+                Some(group) => {
+                    let g = *group_of.entry(group.clone()).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[g].push(record);
+                }
+                None => groups.push(vec![record]),
+            }
+        }
+        let outcomes: Vec<(String, Outcome)> = futures::stream::iter(groups)
+            .map(|group| async move {
+                let mut outcomes = Vec::with_capacity(group.len());
+                let mut failed = false;
+                for record in group {
+                    let id = record.message_id.clone().unwrap_or_default();
+                    let outcome = if failed {
+                        Outcome::Failed
+                    } else {
+                        self.handle_one(record).await
+                    };
+                    failed |= matches!(outcome, Outcome::Failed);
+                    outcomes.push((id, outcome));
+                }
+                outcomes
             })
             .buffer_unordered(self.concurrency)
+            .flat_map(futures::stream::iter)
             .collect()
             .await;
         let mut response = SqsBatchResponse::default();
@@ -124,8 +153,9 @@ impl BatchFunction {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let (settings, backend) = start().await?;
+    let streams = pynomaly_service::backend::streams(&backend, &settings).await;
     let function = BatchFunction::new(
-        JobServices::configured(backend.store, backend.metadata, &settings),
+        JobServices::configured(backend.store, backend.metadata, &settings).with_streams(streams),
         &settings,
     );
     let function = &function;

@@ -162,3 +162,20 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
         })),
     }
 }
+
+/// The streams use case over `backend` as `settings` configure it: its state store, the
+/// cache size, and the alerts queue when `PYNOMALY_ALERT_QUEUE_URL` names one.
+pub async fn streams(backend: &Backend, settings: &Settings) -> crate::streams::Streams {
+    let streams = crate::streams::Streams::new(
+        backend.store.clone(),
+        backend.states.clone(),
+        settings.stream_cache_bytes,
+    );
+    match &settings.alert_queue_url {
+        Some(url) => streams.with_alerts(Arc::new(crate::aws::SqsAlerts::new(
+            &load_config().await,
+            url,
+        ))),
+        None => streams,
+    }
+}

@@ -65,6 +65,11 @@ pub struct Settings {
     /// `PYNOMALY_STREAM_CACHE_MB`: MiB of entity states of streams kept in memory
     /// (default 256; 0 reads every state from the store).
     pub stream_cache_bytes: usize,
+    /// `PYNOMALY_ALERT_QUEUE_URL`: an SQS queue that receives one message per stream alarm.
+    pub alert_queue_url: Option<String>,
+    /// `PYNOMALY_POINTS_QUEUE_URL`: the (FIFO) SQS queue of points messages that
+    /// `pynomaly worker` also consumes.
+    pub points_queue_url: Option<String>,
 }
 
 /// A setting that cannot be used.
@@ -209,6 +214,8 @@ impl Settings {
                 "a whole number of MiB",
             )?
             .saturating_mul(1 << 20),
+            alert_queue_url: get("PYNOMALY_ALERT_QUEUE_URL"),
+            points_queue_url: get("PYNOMALY_POINTS_QUEUE_URL"),
         };
         settings.check()?;
         Ok(settings)

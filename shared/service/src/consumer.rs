@@ -60,6 +60,9 @@ pub async fn consume(
         QueueMessage::Chunk(chunk) => crate::fanout::process_chunk(services, chunk)
             .await
             .map(Disposition::Acknowledge),
+        QueueMessage::Points(points) => {
+            return consume_points(services, points, receive_count).await;
+        }
     };
     let error = match handled {
         Ok(disposition) => return disposition,
@@ -75,6 +78,55 @@ pub async fn consume(
     Disposition::Retry {
         delay: backoff(receive_count),
         reason: error.to_string(),
+    }
+}
+
+/// Scores a points message. Any failure retries it (after a backoff), so the queue's
+/// redrive policy parks a message that keeps failing (a deleted stream, bad points) in
+/// the dead-letter queue; points already taken by an earlier delivery are skipped as
+/// late when they carry timestamps.
+async fn consume_points(
+    services: &JobServices,
+    message: &crate::messages::PointsMessage,
+    receive_count: u32,
+) -> Disposition {
+    let Some(streams) = &services.streams else {
+        return Disposition::Retry {
+            delay: backoff(receive_count),
+            reason: "this consumer has no stream state store".into(),
+        };
+    };
+    let body = serde_json::json!({ "points": message.points }).to_string();
+    let pushed = streams
+        .push(
+            &message.tenant,
+            &message.stream,
+            body.as_bytes(),
+            crate::streams::points::PointsFormat::Json,
+            usize::MAX,
+        )
+        .await;
+    match pushed {
+        Ok(outcome) => {
+            services.counters.record(
+                crate::counters::Door::Job,
+                outcome.results.len(),
+                outcome.anomalies,
+            );
+            Disposition::Acknowledge(Some(JobSummary {
+                rows: outcome.results.len(),
+                anomalies: outcome.anomalies,
+                threshold: 1.0,
+                duration_ms: 0.0,
+            }))
+        }
+        Err(e) => {
+            tracing::error!(stream = %message.stream, error = %e, receive_count, "points message failed");
+            Disposition::Retry {
+                delay: backoff(receive_count),
+                reason: e.to_string(),
+            }
+        }
     }
 }
 

@@ -371,6 +371,8 @@ pub struct JobServices {
     pub budget: Budget,
     /// Rows this process's jobs scored (share them with the HTTP metrics).
     pub counters: Arc<crate::counters::ScoreCounters>,
+    /// Streams, for points messages (none: such messages are retried, then dead-lettered).
+    pub streams: Option<crate::streams::Streams>,
 }
 
 impl JobServices {
@@ -382,7 +384,14 @@ impl JobServices {
             lease_seconds: LEASE_SECONDS,
             budget: scoring::JOB_BUDGET,
             counters: Arc::default(),
+            streams: None,
         }
+    }
+
+    /// Also scores points messages, with `streams`.
+    pub fn with_streams(mut self, streams: crate::streams::Streams) -> Self {
+        self.streams = Some(streams);
+        self
     }
 
     /// Services over `store` and `metadata` as `settings` configure them (the lease).

@@ -1,6 +1,7 @@
-//! The messages on the job queue: a whole job (from the API) or one part of a large
-//! dropped object (from the drop folder's fan-out). Both the job runner and the fan-out
-//! read them, so they live below both.
+//! The messages on the queues: a whole job (from the API), one part of a large dropped
+//! object (from the drop folder's fan-out), or points of a stream (sent by a user's
+//! producer, on a FIFO queue whose message group is the entity). The job runner, the
+//! fan-out and the streams read them, so they live below all three.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,14 +13,17 @@ pub enum QueueMessage {
     Chunk(ChunkMessage),
     /// Run a job submitted through the API.
     Job(JobMessage),
+    /// Score points of a stream ([`crate::streams`]).
+    Points(PointsMessage),
 }
 
 impl QueueMessage {
-    /// The job it belongs to.
+    /// The job it belongs to (for points: the stream).
     pub fn job_id(&self) -> &str {
         match self {
             QueueMessage::Chunk(c) => &c.job_id,
             QueueMessage::Job(j) => &j.job_id,
+            QueueMessage::Points(p) => &p.stream,
         }
     }
 
@@ -28,8 +32,24 @@ impl QueueMessage {
         match self {
             QueueMessage::Chunk(c) => &c.tenant,
             QueueMessage::Job(j) => &j.tenant,
+            QueueMessage::Points(p) => &p.tenant,
         }
     }
+}
+
+/// Points of a stream, as `POST /api/v1/streams/{id}/points` takes them:
+/// `{"tenant": "acme", "stream": "<id>", "points": [{"entity": "web-1", "value": 1.2}]}`.
+/// On a FIFO queue, use the entity (or the stream, for a mixed batch) as the message
+/// group, so each entity's points are scored in the order sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointsMessage {
+    /// Owner of the stream.
+    pub tenant: String,
+    /// Stream id.
+    pub stream: String,
+    /// The points (objects, as in the HTTP body).
+    pub points: Vec<serde_json::Value>,
 }
 
 impl From<JobMessage> for QueueMessage {

@@ -19,6 +19,11 @@ const KEY_OTHER: &str = "pyn_ba9876543210_streamstestsecretother00000000000";
 
 fn app(dir: &std::path::Path, cache: usize) -> axum::Router {
     let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir));
+    let streams = pynomaly_service::streams::Streams::new(
+        store.clone(),
+        Arc::new(LocalStateStore::new(dir.join("states"))),
+        cache,
+    );
     let state = AppState::new(
         store,
         Limits {
@@ -27,7 +32,7 @@ fn app(dir: &std::path::Path, cache: usize) -> axum::Router {
             ..Limits::default()
         },
     )
-    .with_streams(Arc::new(LocalStateStore::new(dir.join("states"))), cache);
+    .with_streams(streams);
     router(state)
 }
 

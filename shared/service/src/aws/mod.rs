@@ -535,3 +535,77 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 }
+
+/// Alerts on an SQS queue, ten to a `SendMessageBatch`. On a FIFO queue (`.fifo`) each
+/// entity is a message group and (stream, entity, point number) the deduplication id, so a
+/// redelivered alarm is sent once.
+#[derive(Debug, Clone)]
+pub struct SqsAlerts {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsAlerts {
+    /// Alerts to the queue at `url`.
+    pub fn new(config: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        Self {
+            client: aws_sdk_sqs::Client::new(config),
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::streams::alerts::AlertSink for SqsAlerts {
+    async fn send(&self, alerts: &[crate::streams::alerts::Alert]) -> Result<(), StoreError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let fifo = self.url.ends_with(".fifo");
+        for chunk in alerts.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, alert) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(alert)
+                    .map_err(|e| backend("encode", &alert.stream, e))?;
+                let mut entry = SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body);
+                if fifo {
+                    use sha2::Digest;
+                    let dedup = sha2::Sha256::digest(format!(
+                        "{}\u{0}{}\u{0}{}\u{0}{:?}",
+                        alert.tenant, alert.stream, alert.entity, alert.index
+                    ));
+                    let dedup: String = dedup.iter().map(|b| format!("{b:02x}")).collect();
+                    entry = entry
+                        .message_group_id(crate::streams::store::encode_entity(&alert.entity))
+                        .message_deduplication_id(dedup);
+                }
+                entries.push(
+                    entry
+                        .build()
+                        .map_err(|e| backend("encode", &alert.stream, e))?,
+                );
+            }
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sdk_error("send alerts", &self.url))?;
+            if let Some(failed) = output.failed().first() {
+                return Err(backend(
+                    "send alerts",
+                    &self.url,
+                    format!(
+                        "{} of {} refused: {}",
+                        output.failed().len(),
+                        chunk.len(),
+                        failed.message().unwrap_or("no reason given")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -115,18 +115,9 @@ impl AppState {
         }
     }
 
-    /// Takes streams, their definitions in this state's object store and entity states in
-    /// `states`, with up to `cache_bytes` of hot states in memory.
-    pub fn with_streams(
-        mut self,
-        states: Arc<dyn crate::streams::store::StateStore>,
-        cache_bytes: usize,
-    ) -> Self {
-        self.streams = Some(Arc::new(crate::streams::Streams::new(
-            self.store.clone(),
-            states,
-            cache_bytes,
-        )));
+    /// Takes streams ([`crate::streams::Streams`], over this state's object store).
+    pub fn with_streams(mut self, streams: crate::streams::Streams) -> Self {
+        self.streams = Some(Arc::new(streams));
         self
     }
 

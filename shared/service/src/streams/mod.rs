@@ -12,6 +12,7 @@
 //! version they were read at; a write names that version, so a state another process
 //! changed since is detected at write time, reloaded and the points applied again.
 
+pub mod alerts;
 mod cache;
 pub mod entity;
 pub mod points;
@@ -102,6 +103,7 @@ pub struct Streams {
     /// One permit per core: how many entities are scored at once, so memory holds a
     /// bounded number of states in flight.
     cpu: Arc<tokio::sync::Semaphore>,
+    alerts: Option<Arc<dyn alerts::AlertSink>>,
     specs: Arc<Mutex<SpecCache>>,
 }
 
@@ -135,8 +137,15 @@ impl Streams {
             cpu: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, usize::from),
             )),
+            alerts: None,
             specs: Arc::default(),
         }
+    }
+
+    /// Also sends every alarm to `sink`.
+    pub fn with_alerts(mut self, sink: Arc<dyn alerts::AlertSink>) -> Self {
+        self.alerts = Some(sink);
+        self
     }
 
     /// The state store.
@@ -302,6 +311,16 @@ impl Streams {
         }
         let results: Vec<PointResult> = ordered.into_iter().flatten().collect();
         let anomalies = results.iter().filter(|r| r.anomaly).count();
+        if let (Some(sink), true) = (&self.alerts, anomalies > 0) {
+            let alerts: Vec<alerts::Alert> = results
+                .iter()
+                .filter(|r| r.anomaly)
+                .map(|r| alerts::Alert::of(tenant, spec, r))
+                .collect();
+            if let Err(e) = sink.send(&alerts).await {
+                tracing::error!(stream = %spec.id, alerts = alerts.len(), error = %e, "cannot send alerts");
+            }
+        }
         Ok(PushOutcome {
             results,
             anomalies,
