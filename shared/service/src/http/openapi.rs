@@ -12,12 +12,14 @@ use std::sync::OnceLock;
 use axum::Json;
 use pynomaly_detection::ALGORITHMS;
 use pynomaly_detection::timeseries::METHODS;
+use pynomaly_detection::timeseries::online::ONLINE_METHODS;
 use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::doors::RowsDoor;
 use super::{detect, jobs, models, streams};
+use crate::streams::spec::MAX_VALUE_FIELDS;
 
 struct ApiKeyScheme;
 
@@ -60,6 +62,7 @@ pub fn completed() -> Value {
     let schemas = &mut doc["components"]["schemas"];
     constrain_rows_request(&mut schemas["DetectRequest"]);
     constrain_series_request(&mut schemas["SeriesRequest"]);
+    constrain_stream_request(&mut schemas["CreateStream"]);
     constrain_job_spec(&mut schemas["JobSpec"]);
     let rows_request = schemas["DetectRequest"].clone();
     for door in RowsDoor::ALL {
@@ -69,6 +72,11 @@ pub fn completed() -> Value {
         )) {
             body["schema"] = door_request(&rows_request, door);
         }
+    }
+    if let Some(points) = doc.pointer_mut(
+        "/paths/~1api~1v1~1streams~1{id}~1points/post/requestBody/content/application~1json/schema",
+    ) {
+        *points = points_request();
     }
     if let Some(upload) = doc
         .pointer_mut("/paths/~1api~1v1~1uploads~1{name}/put/requestBody/content/text~1csv/schema")
@@ -87,6 +95,15 @@ pub fn completed() -> Value {
         (
             "/paths/~1api~1v1~1models/post/responses/201",
             &["show", "predict", "delete"][..],
+        ),
+        (
+            "/paths/~1api~1v1~1streams/post/responses/201",
+            &[
+                "show_stream",
+                "stream_points",
+                "stream_entities",
+                "delete_stream",
+            ][..],
         ),
     ];
     for (pointer, operations) in links {
@@ -246,6 +263,35 @@ fn constrain_series_request(schema: &mut Value) {
     p["sensitivity"]["exclusiveMinimum"] = 0.into();
     p["sensitivity"]["maximum"] = 100.into();
     p["timestamps"]["items"] = json!({"type": ["string", "number"]});
+}
+
+fn constrain_stream_request(schema: &mut Value) {
+    // Every field has a default.
+    schema["required"] = json!([]);
+    let field_name = json!({"type": "string", "minLength": 1, "maxLength": 200,
+                            "pattern": "^[^\\u0000-\\u001f\\u007f]*$"});
+    let p = &mut schema["properties"];
+    p["method"]["enum"] = one_of_names(ONLINE_METHODS);
+    p["parameters"]["type"] = json!(["object", "null"]);
+    for field in ["name", "entity_field", "timestamp_field"] {
+        p[field]["minLength"] = 1.into();
+        p[field]["maxLength"] = 200.into();
+        p[field]["pattern"] = field_name["pattern"].clone();
+    }
+    p["value_fields"]["items"] = field_name;
+    p["value_fields"]["minItems"] = 1.into();
+    p["value_fields"]["maxItems"] = MAX_VALUE_FIELDS.into();
+    p["value_fields"]["uniqueItems"] = true.into();
+}
+
+/// The JSON body of `POST /api/v1/streams/{id}/points`.
+fn points_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["points"],
+        "additionalProperties": false,
+        "properties": {"points": {"type": "array", "items": {"type": "object"}}},
+    })
 }
 
 fn constrain_job_spec(schema: &mut Value) {

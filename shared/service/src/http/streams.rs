@@ -55,7 +55,7 @@ fn streams(state: &AppState) -> Result<&Streams, AppError> {
 }
 
 /// Create a stream; 201 with its id.
-#[utoipa::path(post, path = "/api/v1/streams", tag = "streams",
+#[utoipa::path(post, path = "/api/v1/streams", operation_id = "create_stream", tag = "streams",
     request_body = CreateStream,
     responses((status = 201, description = "created; Location names the stream"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
@@ -76,7 +76,7 @@ pub(super) async fn create(
 }
 
 /// The tenant's streams, newest first.
-#[utoipa::path(get, path = "/api/v1/streams", tag = "streams",
+#[utoipa::path(get, path = "/api/v1/streams", operation_id = "list_streams", tag = "streams",
     responses((status = 200, description = "{\"streams\": [...]}")),
     security(("api_key" = [])))]
 pub(super) async fn list(
@@ -89,7 +89,7 @@ pub(super) async fn list(
 }
 
 /// One stream.
-#[utoipa::path(get, path = "/api/v1/streams/{id}", tag = "streams",
+#[utoipa::path(get, path = "/api/v1/streams/{id}", operation_id = "show_stream", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 200, description = "the stream"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
@@ -102,7 +102,7 @@ pub(super) async fn show(
 }
 
 /// Delete a stream and every entity's state.
-#[utoipa::path(delete, path = "/api/v1/streams/{id}", tag = "streams",
+#[utoipa::path(delete, path = "/api/v1/streams/{id}", operation_id = "delete_stream", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 204, description = "deleted"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
@@ -116,7 +116,7 @@ pub(super) async fn delete(
 }
 
 /// Score points as they arrive, each against its entity's past, in the order sent.
-#[utoipa::path(post, path = "/api/v1/streams/{id}/points", tag = "streams",
+#[utoipa::path(post, path = "/api/v1/streams/{id}/points", operation_id = "stream_points", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     request_body(content = Object, description = "{\"points\": [{\"entity\": \"web-1\", \"timestamp\": \"...\", \"value\": 1.2} | {\"entity\": ..., \"values\": {\"cpu\": .., \"lat\": ..}}]} as application/json; or the same objects one per line (application/x-ndjson); or text/csv with a header naming the fields"),
     responses((status = 200, description = "{\"points\": [{entity, timestamp, index, score, grade, anomaly, expected, lower, upper, field, late}], \"anomalies\": n, \"entities\": n}"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -154,7 +154,7 @@ pub(super) async fn points(
 }
 
 /// Every entity of a stream: points seen, last point, anomalies, state size.
-#[utoipa::path(get, path = "/api/v1/streams/{id}/entities", tag = "streams",
+#[utoipa::path(get, path = "/api/v1/streams/{id}/entities", operation_id = "stream_entities", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 200, description = "{\"entities\": [...]}")),
     security(("api_key" = [])))]
@@ -168,7 +168,7 @@ pub(super) async fn entities(
 }
 
 /// One entity of a stream.
-#[utoipa::path(get, path = "/api/v1/streams/{id}/entities/{entity}", tag = "streams",
+#[utoipa::path(get, path = "/api/v1/streams/{id}/entities/{entity}", operation_id = "stream_entity", tag = "streams",
     params(("id" = String, Path, description = "stream id"), ("entity" = String, Path, description = "entity")),
     responses((status = 200, body = crate::streams::entity::EntitySummary), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
@@ -182,7 +182,7 @@ pub(super) async fn entity(
 }
 
 /// Start an entity afresh: its detectors forget what they learnt.
-#[utoipa::path(post, path = "/api/v1/streams/{id}/entities/{entity}/reset", tag = "streams",
+#[utoipa::path(post, path = "/api/v1/streams/{id}/entities/{entity}/reset", operation_id = "reset_stream_entity", tag = "streams",
     params(("id" = String, Path, description = "stream id"), ("entity" = String, Path, description = "entity")),
     responses((status = 200, body = crate::streams::entity::EntitySummary), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]

@@ -158,12 +158,7 @@ impl StreamSpec {
             }
         }
         let name = request.name.unwrap_or_else(|| id.clone());
-        if name.is_empty() || name.len() > 200 {
-            return Err(StreamError::invalid(
-                "name",
-                format!("must be 1 to 200 characters, got {}", name.len()),
-            ));
-        }
+        field_name("name", &name)?;
         Ok(Self {
             id,
             name,
@@ -249,5 +244,6 @@ mod tests {
         assert!(err(serde_json::json!({"value_fields": []})).contains("value_fields"));
         assert!(err(serde_json::json!({"value_fields": ["a", "a"]})).contains("twice"));
         assert!(err(serde_json::json!({"value_fields": ["entity"]})).contains("entity"));
+        assert!(err(serde_json::json!({"name": "a\u{17}b"})).contains("name"));
     }
 }
