@@ -125,6 +125,27 @@ resource "aws_sqs_queue" "jobs" {
   })
 }
 
+# Stream points, the entity as message group: a FIFO queue keeps each entity's points in
+# order; its dead-letter queue must be FIFO too.
+resource "aws_sqs_queue" "points_dead_letter" {
+  name                      = "${var.name}-points-dlq.fifo"
+  fifo_queue                = true
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_sqs_queue" "points" {
+  name                        = "${var.name}-points.fifo"
+  fifo_queue                  = true
+  content_based_deduplication = true
+  visibility_timeout_seconds  = 5400
+  sqs_managed_sse_enabled     = true
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.points_dead_letter.arn
+    maxReceiveCount     = var.max_receives
+  })
+}
+
 # --- Functions: one role each, least privilege. -----------------------------------------
 
 data "aws_iam_policy_document" "assume_lambda" {
@@ -154,9 +175,9 @@ locals {
   queue_access = {
     api = [local.send_jobs]
     batch = [{
-      sid       = "ConsumeJobs"
+      sid       = "ConsumeJobsAndPoints"
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
-      resources = [aws_sqs_queue.jobs.arn]
+      resources = [aws_sqs_queue.jobs.arn, aws_sqs_queue.points.arn]
     }]
     ingest = [
       local.send_jobs,
@@ -172,9 +193,10 @@ data "aws_iam_policy_document" "function" {
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
     resources = [aws_s3_bucket.data.arn, "${aws_s3_bucket.data.arn}/*"]
   }
+  # Job records and stream states; listing them scans, deleting a stream deletes items.
   statement {
     sid       = "JobRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
     resources = [aws_dynamodb_table.jobs.arn]
   }
   # Queue access differs per function: api and ingest send jobs, ingest also sends its failed
@@ -229,6 +251,13 @@ resource "aws_lambda_function" "function" {
 
 resource "aws_lambda_event_source_mapping" "batch" {
   event_source_arn        = aws_sqs_queue.jobs.arn
+  function_name           = aws_lambda_function.function["batch"].arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+}
+
+resource "aws_lambda_event_source_mapping" "points" {
+  event_source_arn        = aws_sqs_queue.points.arn
   function_name           = aws_lambda_function.function["batch"].arn
   batch_size              = 10
   function_response_types = ["ReportBatchItemFailures"]
@@ -340,6 +369,13 @@ locals {
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
         dimensions  = { QueueName = aws_sqs_queue.ingest_dead_letter.name }
+        statistic   = "Maximum"
+      }
+      points-dead-letter = {
+        description = "Stream points messages the batch function gave up on (their entities wait behind them until then)."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.points_dead_letter.name }
         statistic   = "Maximum"
       }
     },

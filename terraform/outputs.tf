@@ -27,3 +27,13 @@ output "ingest_dead_letter_queue_url" {
   description = "S3 events the ingest function could not handle."
   value       = aws_sqs_queue.ingest_dead_letter.url
 }
+
+output "points_queue_url" {
+  description = "FIFO SQS queue of stream points (message group = entity)."
+  value       = aws_sqs_queue.points.url
+}
+
+output "points_dead_letter_queue_url" {
+  description = "Stream points messages that failed max_receives times."
+  value       = aws_sqs_queue.points_dead_letter.url
+}

@@ -120,6 +120,23 @@ export class PynomalyStack extends Stack {
       deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceives },
     });
 
+    // Stream points, the entity as message group: a FIFO queue keeps each entity's points in
+    // order; its dead-letter queue must be FIFO too.
+    const pointsDeadLetterQueue = new sqs.Queue(this, 'PointsDeadLetterQueue', {
+      queueName: `${this.stackName}-points-dlq.fifo`,
+      fifo: true,
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    const pointsQueue = new sqs.Queue(this, 'PointsQueue', {
+      queueName: `${this.stackName}-points.fifo`,
+      fifo: true,
+      contentBasedDeduplication: true,
+      visibilityTimeout: Duration.seconds(6 * FUNCTIONS.batch.timeout),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      deadLetterQueue: { queue: pointsDeadLetterQueue, maxReceiveCount: maxReceives },
+    });
+
     const environment = {
       PYNOMALY_STORE: 'aws',
       PYNOMALY_BUCKET: bucket.bucketName,
@@ -161,6 +178,7 @@ export class PynomalyStack extends Stack {
     queue.grantSendMessages(ingest);
 
     batch.addEventSource(new SqsEventSource(queue, { batchSize: 10, reportBatchItemFailures: true }));
+    batch.addEventSource(new SqsEventSource(pointsQueue, { batchSize: 10, reportBatchItemFailures: true }));
     // Only dropped files: results/ and error objects never trigger the function.
     bucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(ingest), {
       prefix: 'incoming/',
@@ -219,6 +237,11 @@ export class PynomalyStack extends Stack {
       'S3 events the ingest function gave up on (the files were not scored).',
       ingestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }),
     );
+    alarm(
+      'PointsDeadLetterAlarm',
+      'Stream points messages the batch function gave up on (their entities wait behind them until then).',
+      pointsDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }),
+    );
     for (const [name, fn] of Object.entries(this.functions)) {
       const id = `${name[0].toUpperCase()}${name.slice(1)}ErrorsAlarm`;
       alarm(id, `The ${name} function failed.`, fn.metricErrors({ statistic: 'Sum', period: fiveMinutes }));
@@ -231,6 +254,14 @@ export class PynomalyStack extends Stack {
     });
     new CfnOutput(this, 'JobsTableName', { description: 'DynamoDB table of job records.', value: table.tableName });
     new CfnOutput(this, 'JobsQueueUrl', { description: 'SQS queue of job and chunk messages.', value: queue.queueUrl });
+    new CfnOutput(this, 'PointsQueueUrl', {
+      description: 'FIFO SQS queue of stream points (message group = entity).',
+      value: pointsQueue.queueUrl,
+    });
+    new CfnOutput(this, 'PointsDeadLetterQueueUrl', {
+      description: `Stream points messages that failed ${maxReceives} times.`,
+      value: pointsDeadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: `Messages that failed ${maxReceives} times.`,
       value: deadLetterQueue.queueUrl,

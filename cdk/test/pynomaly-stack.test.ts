@@ -55,8 +55,14 @@ test('three Rust functions on provided.al2023, arm64, bootstrap', () => {
   }
 });
 
-test('the batch function reads the queue in batches of 10 with partial failures', () => {
-  template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+test('the batch function reads both queues in batches of 10 with partial failures', () => {
+  template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+  for (const queue of ['JobsQueue', 'PointsQueue']) {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${queue}`), 'Arn'] },
+      FunctionName: { Ref: Match.stringLikeRegexp('^BatchFunction') },
+    });
+  }
   template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
     BatchSize: 10,
     FunctionResponseTypes: ['ReportBatchItemFailures'],
@@ -191,8 +197,19 @@ test('a JWT issuer adds a JWT authorizer on the default route', () => {
   withJwt.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default', AuthorizationType: 'JWT' });
 });
 
-test('alarms on both dead-letter queues and on each function', () => {
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+test('the points queue is FIFO, deduplicated, redriving to a FIFO dead-letter queue', () => {
+  template.hasResourceProperties('AWS::SQS::Queue', {
+    QueueName: 'pynomaly-points.fifo',
+    FifoQueue: true,
+    ContentBasedDeduplication: true,
+    SqsManagedSseEnabled: true,
+    RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+  });
+  template.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'pynomaly-points-dlq.fifo', FifoQueue: true });
+});
+
+test('alarms on the three dead-letter queues and on each function', () => {
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     Namespace: 'AWS/SQS',
     MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -214,7 +231,7 @@ test('alarms on both dead-letter queues and on each function', () => {
 });
 
 test('the outputs a user needs', () => {
-  for (const name of ['ApiUrl', 'DataBucketName', 'JobsTableName', 'JobsQueueUrl', 'DeadLetterQueueUrl', 'IngestDeadLetterQueueUrl']) {
+  for (const name of ['ApiUrl', 'DataBucketName', 'JobsTableName', 'JobsQueueUrl', 'DeadLetterQueueUrl', 'IngestDeadLetterQueueUrl', 'PointsQueueUrl', 'PointsDeadLetterQueueUrl']) {
     template.hasOutput(name, {});
   }
 });

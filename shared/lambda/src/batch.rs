@@ -46,15 +46,16 @@ impl BatchFunction {
     }
 
     /// Handles a batch; the response names the messages to retry. Messages of one FIFO
-    /// message group (stream points, grouped by entity) are handled one after another in
-    /// the order received, and once one fails the rest of its group is returned unhandled,
-    /// as SQS requires for a FIFO queue to keep the group's order.
+    /// message group (stream points, grouped by entity) — and, on a standard queue, the
+    /// points messages of one stream — are handled one after another in the order
+    /// received, and once one fails the rest of its group is returned unhandled, as SQS
+    /// requires for a FIFO queue to keep the group's order.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let started = Instant::now();
         let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
         let mut group_of: std::collections::HashMap<String, usize> = Default::default();
         for record in event.records {
-            match record.attributes.get("MessageGroupId") {
+            match group_of_record(&record) {
                 Some(group) => {
                     let g = *group_of.entry(group.clone()).or_insert_with(|| {
                         groups.push(Vec::new());
@@ -146,6 +147,19 @@ impl BatchFunction {
             // timeout (longer than any lease).
             Disposition::Retry { .. } => Outcome::Failed,
         }
+    }
+}
+
+/// The group a message is handled in order within: its FIFO message group, else its
+/// stream for points messages; None for messages that may run in any order.
+fn group_of_record(record: &SqsMessage) -> Option<String> {
+    if let Some(group) = record.attributes.get("MessageGroupId") {
+        return Some(format!("group:{group}"));
+    }
+    let body = record.body.as_deref()?;
+    match serde_json::from_str::<QueueMessage>(body).ok()? {
+        QueueMessage::Points(points) => Some(format!("stream:{}/{}", points.tenant, points.stream)),
+        _ => None,
     }
 }
 

@@ -42,6 +42,68 @@ async fn dynamodb_and_s3_meet_the_state_contract() {
     assert!(objects.list("stream-states/").await.unwrap().is_empty());
 }
 
+/// Alarms go to the alerts queue, one JSON message each, after the states are stored.
+#[tokio::test]
+async fn alarms_reach_the_alerts_queue() {
+    let r = resources("alerts").await;
+    let objects: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
+    let states = pynomaly_service::aws::DynamoStateStore::new(&r.config, &r.table, objects.clone());
+    let streams = pynomaly_service::streams::Streams::new(objects, Arc::new(states), 16 << 20)
+        .with_alerts(Arc::new(pynomaly_service::aws::SqsAlerts::new(
+            &r.config,
+            &r.queue_url,
+        )));
+    let spec = streams
+        .create(
+            "t1",
+            serde_json::from_value(serde_json::json!({"method": "rolling-z", "name": "cpu"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = String::from("entity,timestamp,value\n");
+    for i in 0..60 {
+        body.push_str(&format!(
+            "web-1,{},{}\n",
+            1_700_000_000 + i * 60,
+            10 + i % 3
+        ));
+    }
+    body.push_str("web-1,1700009999,90\n");
+    let outcome = streams
+        .push(
+            "t1",
+            &spec.id,
+            body.as_bytes(),
+            pynomaly_service::streams::points::PointsFormat::Csv,
+            1000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.anomalies, 1);
+    let sqs = aws_sdk_sqs::Client::new(&r.config);
+    let received = sqs
+        .receive_message()
+        .queue_url(&r.queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages();
+    assert_eq!(messages.len(), 1);
+    let alert: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(alert["stream"], spec.id.as_str());
+    assert_eq!(alert["stream_name"], "cpu");
+    assert_eq!(alert["entity"], "web-1");
+    assert_eq!(alert["timestamp"], "1700009999");
+    assert_eq!(alert["index"], 60);
+    assert!(
+        alert["reason"].as_str().unwrap().contains("rolling-z"),
+        "{alert}"
+    );
+}
+
 /// Submit → a worker dies mid-job (message not deleted, job left running) → the message
 /// comes back → the next worker finishes the job → results written once; a duplicate
 /// delivery changes nothing.
