@@ -29,6 +29,7 @@ pub mod auto;
 mod catalogue;
 pub mod cost;
 pub mod detectors;
+pub mod drift;
 pub mod ensemble;
 mod error;
 pub mod metrics;
