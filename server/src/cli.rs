@@ -57,6 +57,8 @@ pub enum Command {
     /// Time series: detect anomalies and changepoints, or benchmark on NAB.
     #[command(subcommand)]
     Timeseries(crate::timeseries::TimeseriesCommand),
+    /// Compare two datasets feature by feature (KS test and PSI): has the data drifted?
+    Drift(crate::drift::DriftArgs),
     /// Score points from standard input as they arrive (NDJSON or CSV), one model per
     /// entity; prints the alarms.
     Stream(crate::stream::StreamArgs),
@@ -263,6 +265,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => crate::bench::run(args),
         Command::Timeseries(cmd) => crate::timeseries::run(cmd),
         Command::Stream(args) => crate::stream::run(args),
+        Command::Drift(args) => crate::drift::run(args),
         Command::Serve(args) => crate::serve::run(args, data_dir),
         Command::Keys(cmd) => crate::keys::run(cmd, &data_dir),
         Command::Worker(args) => crate::worker::run(args, data_dir),

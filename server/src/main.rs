@@ -4,6 +4,7 @@
 
 mod bench;
 mod cli;
+mod drift;
 mod input;
 mod keys;
 mod listen;

@@ -25,6 +25,7 @@ pub mod config;
 pub mod consumer;
 pub mod counters;
 pub mod deadline;
+pub mod drift;
 pub mod fanout;
 pub mod formats;
 pub mod http;

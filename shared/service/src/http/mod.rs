@@ -9,6 +9,7 @@
 
 mod detect;
 mod doors;
+mod drift;
 mod error;
 mod jobs;
 mod metrics;
@@ -270,6 +271,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs", post(jobs::create_job).get(jobs::list_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::show_job))
         .route("/api/v1/jobs/{id}/results", get(jobs::job_results))
+        .route("/api/v1/drift", post(drift::drift))
         .route("/api/v1/streams", post(streams::create).get(streams::list))
         .route(
             "/api/v1/streams/{id}",

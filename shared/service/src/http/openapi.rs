@@ -18,7 +18,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::doors::RowsDoor;
-use super::{detect, jobs, models, streams};
+use super::{detect, drift, jobs, models, streams};
 use crate::streams::spec::MAX_VALUE_FIELDS;
 
 struct ApiKeyScheme;
@@ -44,7 +44,7 @@ impl Modify for ApiKeyScheme {
         models::delete, models::predict, jobs::create_upload, jobs::put_upload, jobs::create_job,
         jobs::list_jobs, jobs::show_job, jobs::job_results, streams::create, streams::list,
         streams::show, streams::delete, streams::points, streams::entities, streams::entity,
-        streams::reset,
+        streams::reset, drift::drift,
     ),
     modifiers(&ApiKeyScheme),
 )]
