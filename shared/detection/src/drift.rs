@@ -187,7 +187,7 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Result<f64> {
         })
         .collect();
     let shares = |values: &[f64]| -> Vec<f64> {
-        let mut counts = vec![0usize; PSI_BINS];
+        let mut counts = [0usize; PSI_BINS];
         for &v in values {
             // Bin k holds edges[k-1] < v <= edges[k].
             counts[edges.partition_point(|&e| e < v)] += 1;
