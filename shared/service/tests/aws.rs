@@ -33,7 +33,11 @@ async fn s3_and_dynamodb_meet_the_contract() {
 /// Stream states in DynamoDB, the big ones (over 1 KB here) in S3.
 #[tokio::test]
 async fn dynamodb_and_s3_meet_the_state_contract() {
-    let r = resources("states").await;
+    let r = resources(&format!(
+        "states-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ))
+    .await;
     let objects: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
     let states = pynomaly_service::aws::DynamoStateStore::new(&r.config, &r.table, objects.clone())
         .with_inline_limit(1000);
@@ -45,7 +49,11 @@ async fn dynamodb_and_s3_meet_the_state_contract() {
 /// Alarms go to the alerts queue, one JSON message each, after the states are stored.
 #[tokio::test]
 async fn alarms_reach_the_alerts_queue() {
-    let r = resources("alerts").await;
+    let r = resources(&format!(
+        "alerts-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ))
+    .await;
     let objects: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
     let states = pynomaly_service::aws::DynamoStateStore::new(&r.config, &r.table, objects.clone());
     let streams = pynomaly_service::streams::Streams::new(objects, Arc::new(states), 16 << 20)
@@ -147,7 +155,11 @@ mod postgres {
 
     #[tokio::test]
     async fn postgres_meets_the_state_contract() {
-        let r = resources("pg-states").await;
+        let r = resources(&format!(
+            "pg-states-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .await;
         let objects: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
         let states = metadata(&unique("states")).await.states();
         pynomaly_service::testing::state_store_contract(Arc::new(states), objects, "t1").await;

@@ -1,9 +1,9 @@
 //! Entity states of streams in DynamoDB, with S3 for states too big for an item. One item
 //! per entity in the job table (partition key `pk` = `stream#<tenant>#<stream>#<entity>`),
 //! holding `version`, `summary` (JSON) and either `state` (binary) or `state_key`, an S3
-//! key named after the version. A write is a `PutItem` conditional on the version read;
-//! a big state is uploaded first under its new version's key, so the item never points to
-//! a missing or foreign object, and the loser of a race deletes its upload.
+//! key named after the version and the write attempt. A write is a `PutItem` conditional
+//! on the version read; a big state is uploaded first under its own key, so the item never
+//! points to a missing or foreign object, and the loser of a race deletes its upload.
 
 use std::sync::Arc;
 
@@ -39,12 +39,15 @@ fn pk(key: &StateKey) -> AttributeValue {
     ))
 }
 
+/// The S3 key of one write attempt's state: named after the version *and* the attempt, so
+/// two writers racing for the same version never overwrite (or delete) each other's upload.
 fn object_key(key: &StateKey, version: u64) -> String {
     format!(
-        "stream-states/{}/{}/{}/{version}.state",
+        "stream-states/{}/{}/{}/{version}-{}.state",
         key.tenant,
         key.stream,
-        encode_entity(&key.entity)
+        encode_entity(&key.entity),
+        uuid::Uuid::new_v4().simple()
     )
 }
 
