@@ -104,6 +104,30 @@ pub struct TrainingStats {
     /// Each feature's median over the training rows (the `median` policy's fill).
     #[serde(default)]
     pub feature_medians: Vec<f64>,
+    /// Each feature's training distribution as [`SKETCH_POINTS`] evenly spaced quantiles
+    /// (the minimum, …, the maximum): what new data is checked against for drift. Empty in
+    /// models saved before it was recorded.
+    #[serde(default)]
+    pub feature_quantiles: Vec<Vec<f64>>,
+}
+
+/// Quantiles kept per feature in [`TrainingStats::feature_quantiles`].
+pub const SKETCH_POINTS: usize = 257;
+
+/// `SKETCH_POINTS` evenly spaced quantiles of `values` (linear interpolation).
+fn quantile_sketch(values: &[f64]) -> Vec<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return Vec::new();
+    }
+    (0..SKETCH_POINTS)
+        .map(|k| {
+            let pos = k as f64 / (SKETCH_POINTS - 1) as f64 * (v.len() - 1) as f64;
+            let (lo, frac) = (pos.floor() as usize, pos.fract());
+            v[lo] + (v[(lo + 1).min(v.len() - 1)] - v[lo]) * frac
+        })
+        .collect()
 }
 
 /// One feature's part in a row's anomaly.
@@ -224,6 +248,11 @@ impl Model {
                     .columns()
                     .into_iter()
                     .map(|c| crate::stats::median_in_place(&mut c.to_vec()))
+                    .collect(),
+                feature_quantiles: data
+                    .columns()
+                    .into_iter()
+                    .map(|c| quantile_sketch(&c.to_vec()))
                     .collect(),
             },
             state: fitted.model,

@@ -136,6 +136,43 @@ pub fn current_options(read: &ReadOptions, reference: &Table) -> ReadOptions {
     }
 }
 
+/// Checks `current` (read by the model's columns) against the training distribution that
+/// `model` keeps: each feature's [`SKETCH_POINTS`](pynomaly_detection::model::SKETCH_POINTS)
+/// quantiles stand for the reference sample (so the KS test's reference has that many
+/// values, however many rows the model was trained on: its p-values are conservative).
+pub fn compare_with_model(
+    model: &pynomaly_detection::Model,
+    current: &[u8],
+    read: &ReadOptions,
+    options: DriftOptions,
+) -> Result<DriftReport, DriftError> {
+    options.check()?;
+    let sketch = &model.training.feature_quantiles;
+    if sketch.len() != model.feature_names.len() || sketch.iter().any(Vec::is_empty) {
+        return Err(DriftError::Option {
+            name: "model",
+            reason: "was saved before models kept their training distribution; train it again to check drift against it".into(),
+        });
+    }
+    let points = sketch[0].len();
+    let data = ndarray::Array2::from_shape_fn((points, sketch.len()), |(i, j)| {
+        sketch[j].get(i).copied().unwrap_or(f64::NAN)
+    });
+    let reference = Table {
+        columns: model.feature_names.clone(),
+        source_rows: (0..points).collect(),
+        input_rows: points,
+        data,
+        labels: None,
+        kept: Vec::new(),
+    };
+    let current =
+        read_table(current, &current_options(read, &reference)).map_err(DriftError::Current)?;
+    let mut report = compare(&reference, &current, options)?;
+    report.reference_rows = model.training.rows;
+    Ok(report)
+}
+
 /// Compares two tables with the same columns.
 pub fn compare(
     reference: &Table,

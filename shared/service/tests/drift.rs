@@ -89,3 +89,53 @@ async fn bad_requests_are_named() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["detail"].as_str().unwrap().contains("alfa"), "{body}");
 }
+
+/// A model keeps its training distribution; new rows are checked against it by name.
+#[tokio::test]
+async fn rows_are_checked_against_a_models_training_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(
+        AppState::new(
+            Arc::new(LocalObjectStore::new(dir.path())),
+            Limits::default(),
+        )
+        .without_keys(),
+    );
+    let call = |uri: &str, body: Value| {
+        let app = app.clone();
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (status, model) = call(
+        "/api/v1/models",
+        json!({"algorithm": "ecod", "records": rows(600, 0.0), "ignore_columns": ["host"], "name": "m"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{model}");
+    let (status, body) = call(
+        "/api/v1/models/m/drift",
+        json!({"current": rows(400, 400.0)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["drifted"], json!(["latency"]), "{body}");
+    assert_eq!(body["reference_rows"], 600);
+    let (_, body) = call("/api/v1/models/m/drift", json!({"current": rows(400, 0.0)})).await;
+    assert_eq!(body["verdict"], "stable", "{body}");
+    let (status, _) = call(
+        "/api/v1/models/nope/drift",
+        json!({"current": rows(5, 0.0)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -262,6 +262,7 @@ pub fn router(state: AppState) -> Router {
             get(models::show).delete(models::delete),
         )
         .route("/api/v1/models/{id}/predict", post(models::predict))
+        .route("/api/v1/models/{id}/drift", post(drift::model_drift))
         .route("/api/v1/uploads", post(jobs::create_upload))
         .route(
             "/api/v1/uploads/{name}",

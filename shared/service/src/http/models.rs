@@ -26,7 +26,7 @@ fn repository(state: &AppState) -> ModelRepository {
     ModelRepository::new(state.store.clone())
 }
 
-async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Model, AppError> {
+pub(super) async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Model, AppError> {
     Ok(repository(state).load(&tenant.0, id).await?)
 }
 

@@ -44,7 +44,7 @@ impl Modify for ApiKeyScheme {
         models::delete, models::predict, jobs::create_upload, jobs::put_upload, jobs::create_job,
         jobs::list_jobs, jobs::show_job, jobs::job_results, streams::create, streams::list,
         streams::show, streams::delete, streams::points, streams::entities, streams::entity,
-        streams::reset, drift::drift,
+        streams::reset, drift::drift, drift::model_drift,
     ),
     modifiers(&ApiKeyScheme),
 )]
