@@ -77,6 +77,37 @@ impl DynamoStateStore {
         }
     }
 
+    /// The items of every entity of a stream (the `projection` of each), page by page.
+    async fn scan_stream(
+        &self,
+        tenant: &str,
+        stream: &str,
+        projection: &str,
+    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", AttributeValue::S(prefix(tenant, stream)))
+                .projection_expression(projection)
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk_error("scan states", stream))?;
+            items.extend(output.items().iter().cloned());
+            match output.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
     /// Keeps states over `bytes` in S3 (tests use a small limit to exercise that path).
     pub fn with_inline_limit(mut self, bytes: usize) -> Self {
         self.inline_limit = bytes;
@@ -181,72 +212,37 @@ impl StateStore for DynamoStateStore {
         }
     }
 
-    /// A scan filtered by the stream's key prefix (the table has no sort key or index by
-    /// stream; a GSI would make it a query for very large tables).
+    /// Every entity of the stream, from a scan filtered by the stream's key prefix (the
+    /// table has no sort key or index by stream; a GSI would make it a query for very large
+    /// tables).
     async fn summaries(
         &self,
         tenant: &str,
         stream: &str,
     ) -> Result<Vec<EntitySummary>, StoreError> {
-        let mut summaries = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", AttributeValue::S(prefix(tenant, stream)))
-                .projection_expression("summary")
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(sdk_error("scan states", stream))?;
-            for item in output.items() {
-                summaries.push(summary_of(item, stream)?);
-            }
-            match output.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
+        let mut summaries = self
+            .scan_stream(tenant, stream, "summary")
+            .await?
+            .iter()
+            .map(|item| summary_of(item, stream))
+            .collect::<Result<Vec<_>, _>>()?;
         summaries.sort_by(|a, b| a.entity.cmp(&b.entity));
         Ok(summaries)
     }
 
     async fn delete_stream(&self, tenant: &str, stream: &str) -> Result<(), StoreError> {
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", AttributeValue::S(prefix(tenant, stream)))
-                .projection_expression("pk, state_key")
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(sdk_error("scan states", stream))?;
-            for item in output.items() {
-                if let Some(pk) = item.get("pk") {
-                    self.client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .key("pk", pk.clone())
-                        .send()
-                        .await
-                        .map_err(sdk_error("delete state", stream))?;
-                }
-                if let Some(AttributeValue::S(object)) = item.get("state_key") {
-                    let _ = self.objects.delete(object).await;
-                }
+        for item in self.scan_stream(tenant, stream, "pk, state_key").await? {
+            if let Some(pk) = item.get("pk") {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", pk.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_error("delete state", stream))?;
             }
-            match output.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
+            if let Some(AttributeValue::S(object)) = item.get("state_key") {
+                let _ = self.objects.delete(object).await;
             }
         }
         Ok(())
