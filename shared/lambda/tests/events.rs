@@ -264,6 +264,17 @@ async fn api_events_answer_through_the_router() {
         body["detail"].as_str().unwrap().contains("malformed JSON"),
         "{body}"
     );
+
+    // The web console's page, with no key (the page asks for one; the API calls carry it).
+    let request = lambda_http::request::from_str(&event("api-console-page")).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&bytes).contains("src=\"console/app.js\""));
 }
 
 fn sqs_event(name: &str) -> SqsEvent {

@@ -280,10 +280,16 @@ pub(super) fn parse_request(
             let table = request_table(&request, limits, model)?;
             Ok((request, table))
         }
-        kind @ ("text/csv" | "application/csv" | "application/x-ndjson" | "application/ndjson") => {
+        kind @ ("text/csv"
+        | "application/csv"
+        | "application/x-ndjson"
+        | "application/ndjson"
+        | "application/vnd.apache.parquet") => {
             let request = request_from_query(query, door)?;
             let format = if kind.ends_with("ndjson") {
                 Format::Ndjson
+            } else if kind.ends_with("parquet") {
+                Format::Parquet
             } else {
                 Format::Csv
             };
@@ -312,7 +318,7 @@ pub(super) fn parse_request(
             Ok((request, table))
         }
         other => Err(AppError::unsupported_media_type(format!(
-            "content type `{other}` is not supported; send application/json, text/csv or application/x-ndjson"
+            "content type `{other}` is not supported; send application/json, text/csv, application/x-ndjson or application/vnd.apache.parquet"
         ))),
     }
 }

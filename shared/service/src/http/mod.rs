@@ -2,11 +2,13 @@
 //! serve. Pynomaly's nouns: `/api/v1/detect` (alias `/api/v1/detection/detect`),
 //! `/api/v1/ensemble`, `/api/v1/explain`, `/api/v1/models` (+ `/{id}`, `/{id}/predict`),
 //! `/api/v1/timeseries/detect`, `/api/v1/streams` (+ `/{id}`, `/{id}/points`,
-//! `/{id}/entities[/{entity}[/reset]]`), `/api/v1/algorithms`, `/health`, `/ready`.
+//! `/{id}/entities[/{entity}[/reset]]`), `/api/v1/algorithms`, `/health`, `/ready`; and
+//! the web console at `/` (files under `/console/`), which calls that API.
 //! Every error is `application/problem+json` with a detail naming the problem; bad input
 //! is 4xx, never 500. `/api/v1` needs an API key (`x-api-key` or `Authorization: Bearer`);
 //! models are scoped to the key's tenant, so another tenant's id is a 404.
 
+mod console;
 mod detect;
 mod doors;
 mod drift;
@@ -23,11 +25,15 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 
+pub use console::files as console_files;
 pub use error::AppError;
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
+
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::storage::ObjectStore;
 
@@ -291,8 +297,15 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key,
+        ))
+        // Answers carry tenant data and are fetched with a key: no cache may keep them.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ));
     Router::new()
+        .route("/", get(console::index))
+        .route("/console/{*file}", get(console::asset))
         .route("/health", get(detect::health))
         .route("/ready", get(detect::ready))
         .route("/metrics", get(metrics::metrics))
@@ -319,5 +332,15 @@ pub fn router(state: AppState) -> Router {
             use axum::response::IntoResponse;
             AppError::internal("the server hit an unexpected error").into_response()
         }))
+        // Every answer, the console's and the API's: no content sniffing (a CSV is never
+        // run as a script), no referrer leaving with a page address.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .with_state(state)
 }
