@@ -153,6 +153,10 @@ pub struct DetectArgs {
     /// Write results here (.csv, .json or .ndjson); default: CSV on standard output.
     #[arg(long, short = 'o')]
     pub output: Option<String>,
+    /// Also draw the result as an SVG: the scores' histogram with the threshold, and the
+    /// two features that set the flagged rows apart, flagged rows in red.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -185,6 +189,9 @@ pub struct ScoreArgs {
     /// Write results here (.csv, .json or .ndjson); default: CSV on standard output.
     #[arg(long, short = 'o')]
     pub output: Option<String>,
+    /// Also draw the result as an SVG (as `detect --plot`).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<String>,
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -342,6 +349,10 @@ fn summary(
 
 fn detect(args: DetectArgs) -> Result<()> {
     let started = Instant::now();
+    args.plot
+        .as_deref()
+        .map(crate::plot::check_path)
+        .transpose()?;
     set_threads(args.algorithm.threads)?;
     let params = args.algorithm.params()?;
     let options = args.threshold.options()?;
@@ -363,7 +374,33 @@ fn detect(args: DetectArgs) -> Result<()> {
         &detection,
         params.name(),
         started,
+    )?;
+    plot_detection(
+        args.plot.as_deref(),
+        &args.file,
+        params.name(),
+        &table,
+        &detection,
     )
+}
+
+/// Draws `--plot` when asked, titled with the file and what was found.
+fn plot_detection(
+    path: Option<&str>,
+    file: &str,
+    algorithm: &str,
+    table: &pynomaly_service::formats::Table,
+    detection: &Detection,
+) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let title = format!(
+        "{file}: {algorithm} flagged {} of {} rows",
+        detection.anomaly_count(),
+        detection.scores.len()
+    );
+    crate::plot::detection(path, &title, table, detection)?;
+    eprintln!("pynomaly: plot written to {path}");
+    Ok(())
 }
 
 fn train(args: TrainArgs, store: &Models) -> Result<()> {
@@ -422,6 +459,10 @@ fn train(args: TrainArgs, store: &Models) -> Result<()> {
 
 fn score(args: ScoreArgs, store: &Models) -> Result<()> {
     let started = Instant::now();
+    args.plot
+        .as_deref()
+        .map(crate::plot::check_path)
+        .transpose()?;
     set_threads(args.threads)?;
     let model = store.load(&args.model)?;
     let options = args.threshold.options()?;
@@ -442,6 +483,13 @@ fn score(args: ScoreArgs, store: &Models) -> Result<()> {
         &detection,
         model.algorithm(),
         started,
+    )?;
+    plot_detection(
+        args.plot.as_deref(),
+        &args.file,
+        model.algorithm(),
+        &table,
+        &detection,
     )
 }
 

@@ -9,6 +9,7 @@ mod input;
 mod keys;
 mod listen;
 mod output;
+mod plot;
 mod probe;
 mod progress;
 mod serve;

@@ -83,6 +83,10 @@ pub struct DetectArgs {
     /// Write results here (.csv, .json or .ndjson); default: CSV on standard output.
     #[arg(long, short = 'o')]
     pub output: Option<String>,
+    /// Also draw the result as an SVG: each series with its expected band, anomalies in
+    /// red and changepoints as dashed lines labelled with the levels before and after.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -124,6 +128,10 @@ pub fn run(command: TimeseriesCommand) -> Result<()> {
 
 fn detect(args: DetectArgs) -> Result<()> {
     let started = Instant::now();
+    args.plot
+        .as_deref()
+        .map(crate::plot::check_path)
+        .transpose()?;
     let method = args.method.method(&args.method.method)?;
     let bytes = read_bytes(&args.file)?;
     let options = SeriesOptions {
@@ -202,6 +210,30 @@ fn detect(args: DetectArgs) -> Result<()> {
         .collect();
     write_points(args.output.as_deref(), &points, &changepoints)?;
     report_changepoints(&changepoints, args.output.as_deref());
+    if let Some(path) = &args.plot {
+        let plots: Vec<crate::plot::SeriesPlot<'_>> = input
+            .series
+            .iter()
+            .zip(&results)
+            .map(|(s, d)| crate::plot::SeriesPlot {
+                name: match &s.entity {
+                    Some(e) => format!("{e} / {}", s.column),
+                    None => s.column.clone(),
+                },
+                // Epoch milliseconds to seconds; in row order, the point numbers.
+                times: if input.row_order {
+                    (0..s.values.len()).map(|k| k as f64).collect()
+                } else {
+                    s.timestamps.iter().map(|&t| t as f64 / 1000.0).collect()
+                },
+                is_time: !input.row_order,
+                values: &s.values,
+                detection: d,
+            })
+            .collect();
+        crate::plot::series(path, &args.file, method.name(), &plots)?;
+        eprintln!("pynomaly: plot written to {path}");
+    }
     let anomalies = points.iter().filter(|p| p.anomaly).count();
     eprintln!(
         "pynomaly: {} points in {} series, {anomalies} anomalies, {} changepoints, {}, {:.1} ms",
