@@ -122,8 +122,24 @@ test('detect: breastw with ECOD shows the API\'s flagged count, histogram, scatt
   await axe('detect');
 });
 
+test('detect: a Parquet file goes to the API as it is, with the columns to leave out typed', async () => {
+  await page.goto(`${BASE}#models`); // away and back: a fresh Detect page
+  await page.goto(`${BASE}#detect`);
+  await page.waitForSelector('#detect-file');
+  await page.setInputFiles('#detect-file', join(process.env.SAMPLES, 'wbc.parquet'));
+  await page.fill('#detect-ignore', 'label');
+  await page.selectOption('#detect-algorithm', 'ecod');
+  await page.click('#detect-run');
+  await page.waitForSelector('#detect-flagged');
+  const expected = await api('detect', { method: 'POST', body: readFileSync(join(process.env.SAMPLES, 'wbc.csv')), type: 'text/csv', query: { algorithm: 'ecod', ignore_columns: 'label' } });
+  assert.equal(await page.textContent('#detect-flagged'), String(expected.anomalies_detected));
+  assert.equal(await page.textContent('#detect-rows'), '223');
+  assert.match(await page.innerText('#detect-scatter'), /Parquet is read by the server only/);
+});
+
 test('detect: a column named like markup is shown as text and runs nothing', async () => {
   dialogs.length = 0;
+  await page.goto(`${BASE}#models`);
   await page.goto(`${BASE}#detect`);
   await page.waitForSelector('#detect-file');
   await page.setInputFiles('#detect-file', { name: '<img src=x onerror=alert(3)>.csv', mimeType: 'text/csv', buffer: Buffer.from(xssCsv()) });

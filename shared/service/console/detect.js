@@ -7,7 +7,7 @@ import { call } from './api.js';
 import { numbers } from './files.js';
 import { picker, rowsRequest } from './picker.js';
 import { algorithmCatalogue, algorithmChooser, thresholdChooser } from './algorithms.js';
-import { histogram, scatter } from './charts.js';
+import { destroyCharts, histogram, scatter } from './charts.js';
 
 const SHOWN_ROWS = 500;
 
@@ -26,6 +26,8 @@ export async function mount(page) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     showError(error, null);
+    results.replaceChildren();
+    destroyCharts();
     run.disabled = true;
     run.textContent = 'Detecting…';
     try {

@@ -20,7 +20,11 @@ export function picker(id, { columns = true, onChange = () => {} } = {}) {
     const size = read.kind === 'parquet' ? `${read.bytes.byteLength.toLocaleString('en-US')} bytes of Parquet (read by the server; not drawn)` : `${read.rows.length.toLocaleString('en-US')} rows, ${read.columns.length} columns (${read.kind.toUpperCase()})`;
     state.replaceChildren(`${read.name}: ${size}`);
     columnList.replaceChildren(h('legend', {}, 'Columns scored'));
-    columnList.hidden = !columns || read.kind === 'parquet';
+    columnList.hidden = !columns;
+    if (read.kind === 'parquet') {
+      // The browser does not read Parquet: the columns to leave out are typed.
+      columnList.append(field('Columns not to score', h('input', { type: 'text', id: `${id}-ignore`, 'data-ignore': 'typed', placeholder: 'label, id' }), 'comma-separated names; every other numeric column is scored'));
+    }
     for (const [k, name] of read.columns.entries()) {
       const numeric = isNumeric(read, name);
       const label = LABEL_NAMES.has(name.toLowerCase());
@@ -58,6 +62,8 @@ export function picker(id, { columns = true, onChange = () => {} } = {}) {
     get table() { return table; },
     /** Columns the user unticked. */
     ignored() {
+      const typed = columnList.querySelector('input[data-ignore]');
+      if (typed) return typed.value.split(',').map((c) => c.trim()).filter(Boolean);
       return [...columnList.querySelectorAll('input[type=checkbox]')].filter((b) => !b.checked).map((b) => b.dataset.column);
     },
   };

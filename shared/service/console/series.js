@@ -7,7 +7,7 @@ import { call } from './api.js';
 import { numbers, epochSeconds } from './files.js';
 import { picker } from './picker.js';
 import { algorithmCatalogue } from './algorithms.js';
-import { seriesChart } from './charts.js';
+import { destroyCharts, seriesChart } from './charts.js';
 
 const TIME_NAMES = /^(timestamp|time|date|datetime|ts|period)$/i;
 
@@ -52,6 +52,8 @@ export async function mount(page) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     showError(error, null);
+    results.replaceChildren();
+    destroyCharts();
     run.disabled = true;
     try {
       const read = data.table;
