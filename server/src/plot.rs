@@ -5,6 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use pynomaly_detection::Detection;
 use pynomaly_detection::timeseries::SeriesDetection;
@@ -84,6 +85,19 @@ fn separating_features(table: &Table, detection: &Detection) -> Vec<usize> {
     order
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend box of the series drawn with a label.
+fn legend<'a>(chart: &mut Chart<'a, 'a>, position: SeriesLabelPosition) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(drawing_error)
+}
+
 /// Detect's picture: histogram of scores with the threshold, and the scatter.
 pub fn detection(path: &str, title: &str, table: &Table, detection: &Detection) -> Result<()> {
     let root = SVGBackend::new(path, (1280, 560)).into_drawing_area();
@@ -159,13 +173,7 @@ fn histogram(
         .map_err(drawing_error)?
         .label(format!("threshold {threshold:.4}"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], FLAGGED.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(drawing_error)
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 fn scatter(
@@ -200,34 +208,23 @@ fn scatter(
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect::<Vec<_>>()
     };
-    let (normal, flagged) = (points(false), points(true));
-    let normal_label = format!("normal rows ({})", normal.len());
-    let flagged_label = format!("flagged rows ({})", flagged.len());
-    chart
-        .draw_series(
-            normal
-                .into_iter()
-                .map(|p| Circle::new(p, 2, NORMAL.filled())),
-        )
-        .map_err(drawing_error)?
-        .label(normal_label)
-        .legend(|(x, y)| Circle::new((x + 6, y), 3, NORMAL.filled()));
-    chart
-        .draw_series(
-            flagged
-                .into_iter()
-                .map(|p| Circle::new(p, 4, FLAGGED.filled())),
-        )
-        .map_err(drawing_error)?
-        .label(flagged_label)
-        .legend(|(x, y)| Circle::new((x + 6, y), 4, FLAGGED.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(drawing_error)
+    for (flag, color, size, what) in [
+        (false, NORMAL, 2, "normal rows"),
+        (true, FLAGGED, 4, "flagged rows"),
+    ] {
+        let drawn = points(flag);
+        let label = format!("{what} ({})", drawn.len());
+        chart
+            .draw_series(
+                drawn
+                    .into_iter()
+                    .map(move |p| Circle::new(p, size, color.filled())),
+            )
+            .map_err(drawing_error)?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 6, y), size.max(3), color.filled()));
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// One series to draw: its name, x positions (epoch seconds, or point numbers), values
@@ -380,11 +377,5 @@ fn series_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, plot: &SeriesPlot<'_>
             )])
             .map_err(drawing_error)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(drawing_error)
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }

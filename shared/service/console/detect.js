@@ -2,7 +2,7 @@
 // summary, the scores' histogram with the threshold, a scatter of the two features
 // that explain the most flags, and the flagged rows with their explanations.
 
-import { h, facts, num, showError, download, csvField, table } from './dom.js';
+import { h, facts, num, onSubmit, download, csvField, table } from './dom.js';
 import { call } from './api.js';
 import { numbers } from './files.js';
 import { picker, rowsRequest } from './picker.js';
@@ -23,26 +23,15 @@ export async function mount(page) {
     h('fieldset', {}, h('legend', {}, 'Rows'), data.element),
     h('fieldset', {}, h('legend', {}, 'Detector'), chooser.element, threshold.element),
     run);
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    showError(error, null);
+  onSubmit(form, run, error, async () => {
     results.replaceChildren();
     destroyCharts();
-    run.disabled = true;
-    run.textContent = 'Detecting…';
-    try {
-      const input = data.table;
-      const ignored = data.ignored();
-      const request = rowsRequest(input, ignored, { ...chooser.choice(), ...threshold.fields(), explain: true, top_features: 3 });
-      const started = performance.now();
-      const response = await (await call('detect', { method: 'POST', ...request })).json();
-      showScores(results, input, ignored, response, performance.now() - started);
-    } catch (e) {
-      showError(error, e);
-    } finally {
-      run.disabled = false;
-      run.textContent = 'Detect anomalies';
-    }
+    const input = data.table;
+    const ignored = data.ignored();
+    const request = rowsRequest(input, ignored, { ...chooser.choice(), ...threshold.fields(), explain: true, top_features: 3 });
+    const started = performance.now();
+    const response = await (await call('detect', { method: 'POST', ...request })).json();
+    showScores(results, input, ignored, response, performance.now() - started);
   });
   page.append(h('h1', {}, 'Detect anomalies in rows'),
     h('p', { class: 'lead' }, 'Fits the chosen detector on your rows and scores each of them (POST api/v1/detect).'),

@@ -54,9 +54,28 @@ export function showError(area, error) {
   area.hidden = !error;
 }
 
-/** Offers `text` as a file download (no server round trip). */
-export function download(name, text, type = 'text/csv') {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/**
+ * Runs `work` when `form` is submitted: the button disabled meanwhile, any error shown
+ * in `error` (in the API's own words when it comes from the API).
+ */
+export function onSubmit(form, button, error, work) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(error, null);
+    button.disabled = true;
+    try {
+      await work();
+    } catch (e) {
+      showError(error, e);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+/** Offers `content` (text or a Blob) as a file download. */
+export function download(name, content, type = 'text/csv') {
+  const url = URL.createObjectURL(content instanceof Blob ? content : new Blob([content], { type }));
   const link = h('a', { href: url, download: name });
   document.body.append(link);
   link.click();

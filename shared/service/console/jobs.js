@@ -2,7 +2,7 @@
 // is queued or running; results download as CSV. A new job uploads a file through
 // PUT api/v1/uploads/{name} (the API's own door: the page may only talk to its origin).
 
-import { h, field, num, showError, table, when } from './dom.js';
+import { h, field, num, download, onSubmit, showError, table, when } from './dom.js';
 import { call, getJson } from './api.js';
 import { algorithmCatalogue, algorithmChooser, thresholdChooser } from './algorithms.js';
 
@@ -22,13 +22,7 @@ export async function mount(page) {
 
   const results = async (job) => {
     try {
-      const blob = await (await call(`jobs/${encodeURIComponent(job.id)}/results`)).blob();
-      const url = URL.createObjectURL(blob);
-      const link = h('a', { href: url, download: `job-${job.id}.csv` });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      download(`job-${job.id}.csv`, await (await call(`jobs/${encodeURIComponent(job.id)}/results`)).blob());
     } catch (e) {
       showError(error, e);
     }
@@ -60,25 +54,16 @@ export async function mount(page) {
   const form = h('form', { id: 'job-form' },
     h('fieldset', {}, h('legend', {}, 'New job'), field('File', file), field('Columns to ignore', ignore, 'comma-separated'), chooser.element, threshold.element),
     submit);
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    showError(error, null);
-    submit.disabled = true;
-    try {
-      const chosen = file.files[0];
-      if (!chosen) throw new Error('choose a file first');
-      const upload = await getJson('uploads', { method: 'POST', json: { filename: chosen.name } });
-      const name = upload.api_upload_url.split('/').pop();
-      await call(`uploads/${name}`, { method: 'PUT', body: chosen, type: 'application/octet-stream' });
-      const ignored = ignore.value.split(',').map((c) => c.trim()).filter(Boolean);
-      const { algorithm, parameters } = chooser.choice();
-      await call('jobs', { method: 'POST', json: { object_key: upload.object_key, algorithm, parameters, ...threshold.fields(), ...(ignored.length ? { ignore_columns: ignored } : {}) } });
-      await refresh();
-    } catch (e) {
-      showError(error, e);
-    } finally {
-      submit.disabled = false;
-    }
+  onSubmit(form, submit, error, async () => {
+    const chosen = file.files[0];
+    if (!chosen) throw new Error('choose a file first');
+    const upload = await getJson('uploads', { method: 'POST', json: { filename: chosen.name } });
+    const name = upload.api_upload_url.split('/').pop();
+    await call(`uploads/${name}`, { method: 'PUT', body: chosen, type: 'application/octet-stream' });
+    const ignored = ignore.value.split(',').map((c) => c.trim()).filter(Boolean);
+    const { algorithm, parameters } = chooser.choice();
+    await call('jobs', { method: 'POST', json: { object_key: upload.object_key, algorithm, parameters, ...threshold.fields(), ...(ignored.length ? { ignore_columns: ignored } : {}) } });
+    await refresh();
   });
   page.append(h('h1', {}, 'Jobs'),
     h('p', { class: 'lead' }, 'Large files are scored in the background by the workers; results stay downloadable.'),

@@ -2,7 +2,7 @@
 // (POST /api/v1/models), show what it learnt, score rows with it
 // (POST /api/v1/models/{id}/predict, drawn as Detect draws), delete it.
 
-import { h, field, facts, num, showError, table, when } from './dom.js';
+import { h, field, facts, num, onSubmit, showError, table, when } from './dom.js';
 import { call, getJson } from './api.js';
 import { picker, rowsRequest } from './picker.js';
 import { algorithmCatalogue, algorithmChooser } from './algorithms.js';
@@ -30,17 +30,11 @@ export async function mount(page) {
     const results = h('div', { id: 'predict-results' });
     const predict = h('button', { type: 'submit' }, 'Score these rows with the model');
     const form = h('form', {}, h('fieldset', {}, h('legend', {}, 'Rows to score'), data.element), predict);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      showError(error, null);
-      try {
-        const request = rowsRequest(data.table, [], { explain: true });
-        const started = performance.now();
-        const response = await getJson(`models/${encodeURIComponent(id)}/predict`, { method: 'POST', ...request });
-        showScores(results, data.table, [], response, performance.now() - started);
-      } catch (e) {
-        showError(error, e);
-      }
+    onSubmit(form, predict, error, async () => {
+      const request = rowsRequest(data.table, [], { explain: true });
+      const started = performance.now();
+      const response = await getJson(`models/${encodeURIComponent(id)}/predict`, { method: 'POST', ...request });
+      showScores(results, data.table, [], response, performance.now() - started);
     });
     const remove = h('button', { type: 'button', class: 'danger' }, 'Delete this model');
     remove.addEventListener('click', async () => {
@@ -73,20 +67,11 @@ export async function mount(page) {
     h('fieldset', {}, h('legend', {}, 'Training rows'), data.element),
     h('fieldset', {}, h('legend', {}, 'Model'), field('Name', name, 'unique among your models; optional'), chooser.element),
     train);
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    showError(error, null);
-    train.disabled = true;
-    try {
-      const request = rowsRequest(data.table, data.ignored(), { ...chooser.choice(), name: name.value.trim() });
-      const model = await getJson('models', { method: 'POST', ...request });
-      await refresh();
-      await open(model.id);
-    } catch (e) {
-      showError(error, e);
-    } finally {
-      train.disabled = false;
-    }
+  onSubmit(form, train, error, async () => {
+    const request = rowsRequest(data.table, data.ignored(), { ...chooser.choice(), name: name.value.trim() });
+    const model = await getJson('models', { method: 'POST', ...request });
+    await refresh();
+    await open(model.id);
   });
   page.append(h('h1', {}, 'Models'),
     h('p', { class: 'lead' }, 'A model is a detector fitted once and kept, to score new rows the same way (api/v1/models).'),

@@ -2,7 +2,7 @@
 // of many), scored by POST /api/v1/timeseries/detect; then a zoomable chart of the
 // values, the expected band, the anomalies and the changepoints, and their tables.
 
-import { h, field, facts, num, showError, table } from './dom.js';
+import { h, field, facts, num, onSubmit, table } from './dom.js';
 import { call } from './api.js';
 import { numbers, epochSeconds } from './files.js';
 import { picker } from './picker.js';
@@ -49,38 +49,29 @@ export async function mount(page) {
     h('fieldset', {}, h('legend', {}, 'Method'),
       h('div', { class: 'row' }, field('Method', method), field('Sensitivity', sensitivity, 'above 1 flags more'), field('Period (points)', period))),
     run);
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    showError(error, null);
+  onSubmit(form, run, error, async () => {
     results.replaceChildren();
     destroyCharts();
-    run.disabled = true;
-    try {
-      const read = data.table;
-      if (!read || read.kind === 'parquet') throw new Error('choose a CSV, JSON or NDJSON file (or paste rows) first');
-      if (!valueColumn.value) throw new Error('choose the value column');
-      let rows = [...read.rows.keys()];
-      const ek = read.columns.indexOf(entityColumn.value);
-      if (ek >= 0) rows = rows.filter((r) => read.rows[r][ek] === entity.value);
-      const all = numbers(read, valueColumn.value);
-      const values = rows.map((r) => all[r]);
-      const bad = values.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) throw new Error(`row ${rows[bad] + 1} of the file has no number in "${valueColumn.value}" (${JSON.stringify(read.rows[rows[bad]][read.columns.indexOf(valueColumn.value)])})`);
-      const tk = read.columns.indexOf(timeColumn.value);
-      const timestamps = tk >= 0 ? rows.map((r) => read.rows[r][tk]) : undefined;
-      const body = {
-        method: method.value, values, timestamps,
-        sensitivity: sensitivity.value === '' ? undefined : Number(sensitivity.value),
-        period: period.value === '' ? undefined : Number(period.value),
-      };
-      const started = performance.now();
-      const response = await (await call('timeseries/detect', { method: 'POST', json: body })).json();
-      show(results, response, timestamps, `${valueColumn.value}${ek >= 0 ? ` of ${entity.value}` : ''}`, performance.now() - started);
-    } catch (e) {
-      showError(error, e);
-    } finally {
-      run.disabled = false;
-    }
+    const read = data.table;
+    if (!read || read.kind === 'parquet') throw new Error('choose a CSV, JSON or NDJSON file (or paste rows) first');
+    if (!valueColumn.value) throw new Error('choose the value column');
+    let rows = [...read.rows.keys()];
+    const ek = read.columns.indexOf(entityColumn.value);
+    if (ek >= 0) rows = rows.filter((r) => read.rows[r][ek] === entity.value);
+    const all = numbers(read, valueColumn.value);
+    const values = rows.map((r) => all[r]);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`row ${rows[bad] + 1} of the file has no number in "${valueColumn.value}" (${JSON.stringify(read.rows[rows[bad]][read.columns.indexOf(valueColumn.value)])})`);
+    const tk = read.columns.indexOf(timeColumn.value);
+    const timestamps = tk >= 0 ? rows.map((r) => read.rows[r][tk]) : undefined;
+    const body = {
+      method: method.value, values, timestamps,
+      sensitivity: sensitivity.value === '' ? undefined : Number(sensitivity.value),
+      period: period.value === '' ? undefined : Number(period.value),
+    };
+    const started = performance.now();
+    const response = await (await call('timeseries/detect', { method: 'POST', json: body })).json();
+    show(results, response, timestamps, `${valueColumn.value}${ek >= 0 ? ` of ${entity.value}` : ''}`, performance.now() - started);
   });
   page.append(h('h1', {}, 'Anomalies in a time series'),
     h('p', { class: 'lead' }, 'Scores every point of one series in time order (POST api/v1/timeseries/detect).'),
