@@ -44,7 +44,7 @@ await page.fill('#api-key', KEY);
 await page.click('#key-form button');
 await page.waitForSelector('#detect-file');
 
-const figures = [`page weight: ${(loaded / 1024).toFixed(1)} KB over the wire in ${files} files (uncompressed; catalogue call included)`];
+const figures = [`page weight: ${(loaded / 1024).toFixed(1)} KB over the wire in ${files} files (as sent, gzipped where the server compresses; the catalogue call included)`];
 for (let round = 0; round < 3; round += 1) {
   await page.goto(`${BASE}#detect`);
   await page.waitForSelector('#detect-file');

@@ -540,7 +540,7 @@ fn ensemble_params(request: &DetectRequest) -> Result<AlgorithmParams, AppError>
 
 /// Fit a detector on the rows and score them.
 #[utoipa::path(post, path = "/api/v1/detect", tag = "detection",
-    request_body(content = DetectRequest, description = "JSON, or a text/csv body with options in the query string"),
+    request_body(content = DetectRequest, description = "JSON, or a text/csv, application/x-ndjson or application/vnd.apache.parquet body with options in the query string"),
     responses((status = 200, body = DetectResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
 pub(super) async fn detect(

@@ -53,7 +53,7 @@ fn details(model: &Model) -> Value {
 /// Fit a model on the rows and store it; 201 with the new id. Takes every body that
 /// `POST /api/v1/detect` takes (JSON, or CSV with the options in the query string).
 #[utoipa::path(post, path = "/api/v1/models", tag = "models",
-    request_body(content = DetectRequest, description = "JSON, or a text/csv body with options in the query string"),
+    request_body(content = DetectRequest, description = "JSON, or a text/csv, application/x-ndjson or application/vnd.apache.parquet body with options in the query string"),
     responses((status = 201, description = "created; Location names the model"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("api_key" = [])))]
 pub(super) async fn create(
