@@ -11,15 +11,14 @@ use pynomaly_service::storage::LocalObjectStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+/// The Router on local storage under `dir`, keys off.
+fn app(dir: &std::path::Path) -> axum::Router {
+    router(AppState::new(Arc::new(LocalObjectStore::new(dir)), Limits::default()).without_keys())
+}
+
 async fn post(body: Value) -> (StatusCode, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let app = router(
-        AppState::new(
-            Arc::new(LocalObjectStore::new(dir.path())),
-            Limits::default(),
-        )
-        .without_keys(),
-    );
+    let app = app(dir.path());
     let request = Request::builder()
         .method("POST")
         .uri("/api/v1/drift")
@@ -94,13 +93,7 @@ async fn bad_requests_are_named() {
 #[tokio::test]
 async fn rows_are_checked_against_a_models_training_distribution() {
     let dir = tempfile::tempdir().unwrap();
-    let app = router(
-        AppState::new(
-            Arc::new(LocalObjectStore::new(dir.path())),
-            Limits::default(),
-        )
-        .without_keys(),
-    );
+    let app = app(dir.path());
     let call = |uri: &str, body: Value| {
         let app = app.clone();
         let request = Request::builder()

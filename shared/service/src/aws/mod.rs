@@ -253,6 +253,41 @@ fn item_key(tenant: &str, id: &str) -> AttributeValue {
 }
 
 /// Maps an SDK error (S3, DynamoDB or SQS) to the port's error, with the SDK's full context.
+/// Every item of `table` whose key `pk` starts with `prefix` (only the `projection`
+/// attributes when given), page by page, read consistently: the tables have no index by
+/// prefix, so this is a filtered scan of the whole table. Job listings and stream states
+/// share it; `action` and `key` name a failure.
+pub(crate) async fn scan_prefix(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    prefix: &str,
+    projection: Option<&str>,
+    action: &'static str,
+    key: &str,
+) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, StoreError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let output = client
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            .set_projection_expression(projection.map(str::to_string))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error(action, key))?;
+        items.extend(output.items().iter().cloned());
+        match output.last_evaluated_key() {
+            Some(last) if !last.is_empty() => start = Some(last.clone()),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
 fn sdk_error<'a, E: std::error::Error + Send + Sync + 'static>(
     action: &'static str,
     key: &'a str,
@@ -285,41 +320,31 @@ impl MetadataStore for DynamoMetadataStore {
         Ok(())
     }
 
-    /// A scan filtered by the tenant's key prefix: the table has no index by tenant, so
-    /// this reads the whole table (fine for the job counts a tenant's listing serves; a
-    /// GSI on the tenant would make it a query).
+    /// The tenant's job items (see [`scan_prefix`]: fine for the job counts a tenant's
+    /// listing serves; a GSI on the tenant would make it a query).
     async fn list_jobs(&self, tenant: &str) -> Result<Vec<Job>, StoreError> {
+        let items = scan_prefix(
+            &self.client,
+            &self.table,
+            &format!("{tenant}#"),
+            None,
+            "scan",
+            tenant,
+        )
+        .await?;
         let mut jobs = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :tenant)")
-                .expression_attribute_values(":tenant", AttributeValue::S(format!("{tenant}#")))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(sdk_error("scan", tenant))?;
-            for item in output.items() {
-                let Some(body) = item.get("body").and_then(|v| v.as_s().ok()) else {
-                    continue;
-                };
-                let mut job: Job =
-                    serde_json::from_str(body).map_err(|e| backend("decode", tenant, e))?;
-                let parts = item
-                    .get(PARTS)
-                    .and_then(|v| v.as_ns().ok())
-                    .map_or(0, |set| set.len() as u32);
-                job.progress.parts_done = job.progress.parts_done.max(parts);
-                jobs.push(job);
-            }
-            match output.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
+        for item in &items {
+            let Some(body) = item.get("body").and_then(|v| v.as_s().ok()) else {
+                continue;
+            };
+            let mut job: Job =
+                serde_json::from_str(body).map_err(|e| backend("decode", tenant, e))?;
+            let parts = item
+                .get(PARTS)
+                .and_then(|v| v.as_ns().ok())
+                .map_or(0, |set| set.len() as u32);
+            job.progress.parts_done = job.progress.parts_done.max(parts);
+            jobs.push(job);
         }
         Ok(jobs)
     }

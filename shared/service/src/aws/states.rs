@@ -77,35 +77,23 @@ impl DynamoStateStore {
         }
     }
 
-    /// The items of every entity of a stream (the `projection` of each), page by page.
+    /// The items of every entity of a stream (the `projection` of each).
     async fn scan_stream(
         &self,
         tenant: &str,
         stream: &str,
         projection: &str,
     ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", AttributeValue::S(prefix(tenant, stream)))
-                .projection_expression(projection)
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(sdk_error("scan states", stream))?;
-            items.extend(output.items().iter().cloned());
-            match output.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        Ok(items)
+        let prefix = prefix(tenant, stream);
+        super::scan_prefix(
+            &self.client,
+            &self.table,
+            &prefix,
+            Some(projection),
+            "scan states",
+            stream,
+        )
+        .await
     }
 
     /// Keeps states over `bytes` in S3 (tests use a small limit to exercise that path).
