@@ -155,7 +155,7 @@ test('detect: a column named like markup is shown as text and runs nothing', asy
   // Tick the text column: the API's error names it, and the page shows the name as text.
   await page.check('#detect-columns input[data-column="<script>alert(2)</script>"]');
   await page.click('#detect-run');
-  const alert = page.locator('#page > .error[role=alert]:not([hidden]), form ~ .error[role=alert]:not([hidden])').first();
+  const alert = page.locator('#page > .view > .error[role=alert]:not([hidden]), form ~ .error[role=alert]:not([hidden])').first();
   await alert.waitFor();
   assert.match(await alert.innerText(), /<script>alert\(2\)<\/script>/);
   assert.equal(await page.locator('img').count(), 0, 'no img element was made');
@@ -272,6 +272,37 @@ test('streams: entities with their latest points and anomalies', async () => {
   assert.match(await web2.locator('td').nth(5).innerText(), /2026-01-01T02:30:00.000Z/);
   await shot('streams');
   await axe('streams');
+});
+
+test('a key entered while the first page still waits for the API leaves one page, which works', async () => {
+  const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    // The first answer (to the page opened without a key) comes late, after the key is in.
+    let first = true;
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await fresh.route('**/api/v1/algorithms', async (route) => {
+      if (!first) return route.continue();
+      first = false;
+      await held;
+      return route.continue();
+    });
+    await fresh.goto(BASE);
+    await fresh.fill('#api-key', KEY);
+    await fresh.click('#key-form button');
+    await fresh.waitForSelector('#detect-form');
+    release();
+    await fresh.waitForResponse('**/api/v1/algorithms');
+    await fresh.waitForTimeout(200);
+    assert.equal(await fresh.locator('#detect-form').count(), 1, 'one detect form');
+    assert.equal(await fresh.locator('#page .error:not([hidden])').count(), 0, 'the late answer shows nothing');
+    await fresh.setInputFiles('#detect-file', BREASTW);
+    await fresh.selectOption('#detect-algorithm', 'hbos');
+    await fresh.click('#detect-run');
+    await fresh.waitForSelector('#detect-flagged');
+  } finally {
+    await fresh.close();
+  }
 });
 
 test('no script errors on any page', () => {

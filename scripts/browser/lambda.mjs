@@ -25,7 +25,10 @@ try {
   await page.waitForSelector('#detect-columns:not([hidden])');
   await page.selectOption('#detect-algorithm', 'ecod');
   await page.click('#detect-run');
-  await page.waitForSelector('#detect-flagged', { timeout: 60_000 });
+  // The flagged count, or the page's own error: either ends the wait, and an error is told.
+  await page.waitForSelector('#detect-flagged, #page .error:not([hidden])', { timeout: 60_000 });
+  const problems = await page.locator('#page .error:not([hidden])').allInnerTexts();
+  assert.deepEqual(problems, [], 'the page showed an error');
   const shown = await page.textContent('#detect-flagged');
   const api = new URL('api/v1/detect', url);
   api.search = 'algorithm=ecod&ignore_columns=label';

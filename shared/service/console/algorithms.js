@@ -2,13 +2,25 @@
 // description and its parameters with their defaults and ranges.
 
 import { h, field } from './dom.js';
-import { getJson } from './api.js';
+import { apiKey, getJson } from './api.js';
 
 let catalogue = null;
+let askedWith = null;
 
-/** The catalogue, fetched once per page load. */
+/**
+ * The catalogue, fetched once per page load and key: an answer asked for without the
+ * key (or with another) is not reused once a key is entered, and a failure is not kept.
+ */
 export async function algorithmCatalogue() {
-  catalogue ??= getJson('algorithms').catch((error) => { catalogue = null; throw error; });
+  const key = apiKey.get();
+  if (catalogue === null || askedWith !== key) {
+    askedWith = key;
+    const asked = getJson('algorithms').catch((error) => {
+      if (catalogue === asked) catalogue = null;
+      throw error;
+    });
+    catalogue = asked;
+  }
   return catalogue;
 }
 

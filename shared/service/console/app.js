@@ -41,14 +41,18 @@ async function route() {
     if (link.getAttribute('href') === `#${name}`) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  main.replaceChildren();
+  // Each visit mounts into a view of its own: a page still loading when the next one is
+  // asked for (the key entered while the first page waits for the API) fills a view that
+  // is no longer shown, instead of adding a second form beside the new one.
+  const view = h('div', { class: 'view' });
+  main.replaceChildren(view);
   main.setAttribute('aria-busy', 'true');
   try {
-    await current.mount(main);
+    await current.mount(view);
   } catch (error) {
-    main.append(h('div', { class: 'error', role: 'alert' }, h('p', {}, error.message)));
+    view.append(h('div', { class: 'error', role: 'alert' }, h('p', {}, error.message)));
   } finally {
-    main.removeAttribute('aria-busy');
+    if (view.isConnected) main.removeAttribute('aria-busy');
   }
 }
 

@@ -41,7 +41,8 @@ export async function mount(page) {
         num(job.summary?.rows), num(job.summary?.anomalies), when(job.created_at),
         job.state === 'succeeded' ? h('button', { type: 'button', onclick: () => results(job) }, `Download results of ${job.id.slice(0, 8)}`)
           : job.error ? h('span', { class: 'failed' }, job.error) : '']), 'jobs'));
-    if (jobs.some((job) => job.state === 'queued' || job.state === 'running')) {
+    // A view left while loading is no longer shown: it stops refreshing.
+    if (page.isConnected && jobs.some((job) => job.state === 'queued' || job.state === 'running')) {
       timer = setTimeout(() => refresh().catch((e) => showError(error, e)), REFRESH_MS);
     }
   };
