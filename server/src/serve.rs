@@ -68,7 +68,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
     runtime.block_on(async move {
         // Every setting parsed once, with the Lambda functions' parsing and defaults.
         let settings = Settings::from_env("local")?;
-        let mut backend = pynomaly_service::backend::open(&settings.store, &data_dir).await?;
+        let mut backend = pynomaly_service::backend::open(&settings, &data_dir).await?;
         if settings.store == StoreSettings::Local {
             // Models the CLI saved in its earlier layout move into tenant `default`.
             let models = ModelRepository::new(backend.store.clone());

@@ -1,7 +1,8 @@
-//! `pynomaly worker`: consumes job messages from SQS (long polling) and runs them. A
-//! message is deleted only once its job is finished (or was already finished), so a worker
-//! that dies mid-job leaves the message to come back after the visibility timeout; messages
-//! that are not jobs are left for the queue's redrive policy (dead-letter queue).
+//! `pynomaly worker`: consumes job messages from the shared queue (SQS by long polling,
+//! or the PostgreSQL queue with `PYNOMALY_QUEUE=postgres`) and runs them. A message is
+//! deleted only once its job is finished (or was already finished), so a worker that dies
+//! mid-job leaves the message to come back after the visibility timeout; messages that
+//! are not jobs are left for the queue's redrive policy (dead-letter queue or dead rows).
 //! With `PYNOMALY_POINTS_QUEUE_URL` it also consumes that (FIFO) queue of stream points,
 //! in order: after a points message of a stream fails, the rest of its batch for that
 //! stream is put back untouched, so no later point overtakes it.
@@ -12,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use pynomaly_service::aws::SqsQueue;
 use pynomaly_service::consumer::{Disposition, backoff, consume};
 use pynomaly_service::jobs::{JobServices, QueueMessage};
+use pynomaly_service::queue::ReceivingQueue;
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -36,21 +38,25 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
     runtime.block_on(async move {
         let settings = pynomaly_service::config::Settings::from_env("local")?;
         let max_receives = args.max_receives.unwrap_or(settings.max_receives);
-        let backend = pynomaly_service::backend::open(&settings.store, &data_dir).await?;
-        let Some(queue) = backend.sqs.clone() else {
-            bail!("the worker consumes SQS (PYNOMALY_STORE=aws); in local mode `pynomaly serve` runs jobs itself");
+        let backend = pynomaly_service::backend::open(&settings, &data_dir).await?;
+        let Some(queue) = backend.consumer.clone() else {
+            bail!(
+                "the worker consumes a shared job queue: set PYNOMALY_STORE=aws, or postgres with \
+                 PYNOMALY_QUEUE=postgres (or PYNOMALY_QUEUE_URL); with the in-process queue \
+                 `pynomaly serve` runs jobs itself"
+            );
         };
         let streams = pynomaly_service::backend::streams(&backend, &settings).await;
         let services =
             JobServices::configured(backend.store.clone(), backend.metadata.clone(), &settings)
                 .with_streams(streams);
-        tracing::info!(backend = %backend.description, "pynomaly worker started");
+        tracing::info!(backend = %backend.description, queue = %queue.describe(), "pynomaly worker started");
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             crate::serve::shutdown_signal().await;
             let _ = stop.send(true);
         });
-        let jobs = drain(&queue, &services, &args, max_receives, stopped.clone());
+        let jobs = drain(queue.as_ref(), &services, &args, max_receives, stopped.clone());
         match &settings.points_queue_url {
             Some(url) => {
                 let config = pynomaly_service::aws::load_config().await;
@@ -67,7 +73,7 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
 
 /// Consumes `queue` until shutdown (or `--idle-polls` empty polls).
 async fn drain(
-    queue: &SqsQueue,
+    queue: &dyn ReceivingQueue,
     services: &JobServices,
     args: &WorkerArgs,
     max_receives: u32,
@@ -81,7 +87,7 @@ async fn drain(
             // A deadline beyond the long poll: a silent queue is an error, not a hang.
             batch = tokio::time::timeout(
                 std::time::Duration::from_secs(args.wait_seconds.max(0) as u64 + 10),
-                queue.receive(10, args.wait_seconds),
+                queue.receive(10, std::time::Duration::from_secs(args.wait_seconds.max(0) as u64)),
             ) => batch.unwrap_or_else(|_| Err(pynomaly_service::storage::StoreError::Unavailable {
                 dependency: "the job queue",
                 action: "receive",
@@ -117,9 +123,9 @@ async fn drain(
         for delivery in batch {
             let delivery = match delivery {
                 Ok(delivery) => delivery,
-                Err(reason) => {
-                    // Left for the queue's redrive policy (dead-letter queue).
-                    tracing::warn!(%reason, "skipping a message that is not a job");
+                Err(unreadable) => {
+                    // Left for the queue's redrive policy (dead-letter queue, dead rows).
+                    tracing::warn!(reason = %unreadable.reason, "skipping a message that is not a job");
                     continue;
                 }
             };

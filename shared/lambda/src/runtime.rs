@@ -30,7 +30,7 @@ pub fn init_tracing() {
 pub async fn start() -> Result<(Settings, Backend), BackendError> {
     let settings = Settings::from_env("aws")?;
     settings.require_shared("a function runs in many containers that share no disk")?;
-    let backend = open(&settings.store, Path::new("/tmp")).await?;
+    let backend = open(&settings, Path::new("/tmp")).await?;
     Ok((settings, backend))
 }
 

@@ -4,7 +4,8 @@
 //! SDK's standard settings such as `AWS_ENDPOINT_URL` and `AWS_REGION`), or `postgres`
 //! (job records in PostgreSQL at `DATABASE_URL`, schema `PYNOMALY_DB_SCHEMA` if set;
 //! objects in S3 when `PYNOMALY_BUCKET` is set, else under the data dir; jobs on SQS when
-//! `PYNOMALY_QUEUE_URL` is set, else on an in-process worker).
+//! `PYNOMALY_QUEUE_URL` is set, in the database itself with `PYNOMALY_QUEUE=postgres`,
+//! else on an in-process worker).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,11 +13,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::aws::{DynamoMetadataStore, DynamoStateStore, S3ObjectStore, SqsQueue, load_config};
-use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::config::{ConfigError, QueueChoice, Settings, StoreSettings};
 use crate::deadline::{DeadlineMetadata, DeadlineQueue, DeadlineStates, DeadlineStore, Deadlines};
 use crate::jobs::{InProcessQueue, JobQueue, LocalDelivery, MetadataStore, ObjectMetadataStore};
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresMetadataStore;
+use crate::queue::ReceivingQueue;
 use crate::storage::{LocalObjectStore, ObjectStore, StoreError};
 use crate::streams::store::{LocalStateStore, StateStore};
 
@@ -47,8 +49,9 @@ pub struct Backend {
     pub queue: Arc<dyn JobQueue>,
     /// Entity states of streams.
     pub states: Arc<dyn StateStore>,
-    /// SQS, when jobs travel through it (the worker consumes it).
-    pub sqs: Option<SqsQueue>,
+    /// The queue `pynomaly worker` consumes, when jobs travel through one (SQS, or the
+    /// PostgreSQL queue).
+    pub consumer: Option<Arc<dyn ReceivingQueue>>,
     /// The in-process queue and its receiving end (local mode), for
     /// [`run_worker`](crate::consumer::run_worker).
     pub local_jobs: Option<(InProcessQueue, UnboundedReceiver<LocalDelivery>)>,
@@ -58,12 +61,13 @@ pub struct Backend {
 
 /// Builds the backend the environment names (`PYNOMALY_STORE`, default `local`).
 pub async fn from_env(data_dir: &Path) -> Result<Backend, BackendError> {
-    open(&Settings::from_env("local")?.store, data_dir).await
+    open(&Settings::from_env("local")?, data_dir).await
 }
 
-/// Builds the backend of `store`, every call of it bounded by the default [`Deadlines`].
-pub async fn open(store: &StoreSettings, data_dir: &Path) -> Result<Backend, BackendError> {
-    let mut backend = adapters(store, data_dir).await?;
+/// Builds the backend `settings` name, every call of it bounded by the default
+/// [`Deadlines`].
+pub async fn open(settings: &Settings, data_dir: &Path) -> Result<Backend, BackendError> {
+    let mut backend = adapters(settings, data_dir).await?;
     let deadlines = Deadlines::default();
     backend.store = DeadlineStore::wrap(backend.store, deadlines);
     backend.metadata = DeadlineMetadata::wrap(backend.metadata, deadlines);
@@ -72,8 +76,8 @@ pub async fn open(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
     Ok(backend)
 }
 
-async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, BackendError> {
-    match store {
+async fn adapters(settings: &Settings, data_dir: &Path) -> Result<Backend, BackendError> {
+    match &settings.store {
         StoreSettings::Local => {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(data_dir));
             let metadata: Arc<dyn MetadataStore> =
@@ -84,7 +88,7 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
                 metadata,
                 queue: Arc::new(queue.clone()),
                 states: Arc::new(LocalStateStore::new(data_dir.join("stream-states"))),
-                sqs: None,
+                consumer: None,
                 local_jobs: Some((queue, receiver)),
                 description: format!("local ({})", data_dir.display()),
             })
@@ -102,7 +106,7 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
                 store,
                 metadata: Arc::new(DynamoMetadataStore::new(&config, table)),
                 queue: Arc::new(sqs.clone()),
-                sqs: Some(sqs),
+                consumer: Some(Arc::new(sqs)),
                 local_jobs: None,
                 description: format!("aws (s3://{bucket}, dynamodb {table}, sqs {queue_url})"),
             })
@@ -112,7 +116,7 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
             url,
             schema,
             bucket,
-            queue_url,
+            queue,
         } => {
             let metadata = PostgresMetadataStore::connect(url, 16, schema.as_deref())
                 .await
@@ -120,7 +124,7 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
                     what: "PostgreSQL job store at DATABASE_URL",
                     source,
                 })?;
-            let config = match bucket.is_some() || queue_url.is_some() {
+            let config = match bucket.is_some() || matches!(queue, QueueChoice::Sqs(_)) {
                 true => Some(load_config().await),
                 false => None,
             };
@@ -131,27 +135,39 @@ async fn adapters(store: &StoreSettings, data_dir: &Path) -> Result<Backend, Bac
             let objects = bucket
                 .as_ref()
                 .map_or_else(|| data_dir.display().to_string(), |b| format!("s3://{b}"));
-            let (queue, sqs, local_jobs): (Arc<dyn JobQueue>, _, _) = match (&queue_url, &config) {
-                (Some(url), Some(config)) => {
+            type Queues = (
+                Arc<dyn JobQueue>,
+                Option<Arc<dyn ReceivingQueue>>,
+                Option<(InProcessQueue, UnboundedReceiver<LocalDelivery>)>,
+            );
+            let (sending, consumer, local_jobs): Queues = match (queue, &config) {
+                (QueueChoice::Sqs(url), Some(config)) => {
                     let sqs = SqsQueue::new(config, url);
-                    (Arc::new(sqs.clone()), Some(sqs), None)
+                    (Arc::new(sqs.clone()), Some(Arc::new(sqs)), None)
+                }
+                (QueueChoice::Postgres, _) => {
+                    let table = metadata.queue(
+                        std::time::Duration::from_secs(settings.queue_visibility_seconds),
+                        settings.max_receives,
+                    );
+                    (Arc::new(table.clone()), Some(Arc::new(table)), None)
                 }
                 _ => {
                     let (queue, receiver) = InProcessQueue::new();
                     (Arc::new(queue.clone()), None, Some((queue, receiver)))
                 }
             };
+            let jobs = consumer
+                .as_ref()
+                .map_or_else(|| "in-process".to_string(), |c| c.describe());
             Ok(Backend {
                 store,
                 states: Arc::new(metadata.states()),
                 metadata: Arc::new(metadata),
-                queue,
-                sqs,
+                queue: sending,
+                consumer,
                 local_jobs,
-                description: format!(
-                    "postgres (objects {objects}, jobs {})",
-                    queue_url.as_deref().unwrap_or("in-process")
-                ),
+                description: format!("postgres (objects {objects}, jobs {jobs})"),
             })
         }
         #[cfg(not(feature = "postgres"))]

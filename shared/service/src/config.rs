@@ -23,7 +23,7 @@ pub enum StoreSettings {
         queue_url: String,
     },
     /// Job records in PostgreSQL; objects in S3 when a bucket is set, else under the data
-    /// dir; jobs on SQS when a queue is set, else on an in-process worker.
+    /// dir; jobs on the queue `PYNOMALY_QUEUE` names.
     Postgres {
         /// `DATABASE_URL`.
         url: String,
@@ -31,9 +31,54 @@ pub enum StoreSettings {
         schema: Option<String>,
         /// `PYNOMALY_BUCKET`.
         bucket: Option<String>,
-        /// `PYNOMALY_QUEUE_URL`.
-        queue_url: Option<String>,
+        /// `PYNOMALY_QUEUE` (and `PYNOMALY_QUEUE_URL`).
+        queue: QueueChoice,
     },
+}
+
+/// Where the jobs of a PostgreSQL job store are queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueChoice {
+    /// In the process that accepted them (`pynomaly serve` runs them itself): the default
+    /// with neither variable set.
+    InProcess,
+    /// On SQS at `PYNOMALY_QUEUE_URL` (`PYNOMALY_QUEUE=sqs`, implied by the URL).
+    Sqs(String),
+    /// In the job database itself (`PYNOMALY_QUEUE=postgres`): `pynomaly worker`s consume
+    /// it; the stack needs no SQS.
+    Postgres,
+}
+
+impl QueueChoice {
+    fn parse(
+        named: Option<String>,
+        url: Option<String>,
+        store: &str,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |value: String, expected| ConfigError::Invalid {
+            name: "PYNOMALY_QUEUE",
+            value,
+            expected,
+        };
+        match (named.as_deref(), url) {
+            (None | Some("sqs"), Some(url)) => Ok(Self::Sqs(url)),
+            (Some("sqs"), None) => Err(ConfigError::Missing {
+                name: "PYNOMALY_QUEUE_URL",
+                store: "postgres and PYNOMALY_QUEUE=sqs",
+            }),
+            (None | Some("in-process"), None) => Ok(Self::InProcess),
+            (Some("postgres"), None) if store == "postgres" => Ok(Self::Postgres),
+            (Some("postgres"), None) => Err(invalid(
+                "postgres".into(),
+                "sqs or in-process: a queue in PostgreSQL needs PYNOMALY_STORE=postgres",
+            )),
+            (Some(v @ ("postgres" | "in-process")), Some(_)) => Err(invalid(
+                v.to_string(),
+                "sqs, since PYNOMALY_QUEUE_URL names an SQS queue (unset one of the two)",
+            )),
+            (Some(other), _) => Err(invalid(other.to_string(), "postgres, sqs or in-process")),
+        }
+    }
 }
 
 /// Every setting of a process.
@@ -50,6 +95,9 @@ pub struct Settings {
     pub key_cache_seconds: u64,
     /// `PYNOMALY_MAX_RECEIVES`: deliveries of a job message before its job fails.
     pub max_receives: u32,
+    /// `PYNOMALY_QUEUE_VISIBILITY_SECONDS`: how long a message received from the
+    /// PostgreSQL queue stays hidden before it comes back (SQS has its own setting).
+    pub queue_visibility_seconds: u64,
     /// `PYNOMALY_BATCH_CONCURRENCY`: messages a batch function scores at once (default:
     /// one per core).
     pub batch_concurrency: usize,
@@ -129,6 +177,21 @@ impl Settings {
             get(name).ok_or(ConfigError::Missing { name, store })
         };
         let store_name = get("PYNOMALY_STORE").unwrap_or_else(|| default_store.to_string());
+        // The queue each store keeps its jobs on by itself; only PostgreSQL has a choice.
+        let own_queue = match store_name.as_str() {
+            "local" => Some("in-process"),
+            "aws" => Some("sqs"),
+            _ => None,
+        };
+        if let (Some(own), Some(named)) = (own_queue, get("PYNOMALY_QUEUE")) {
+            if named != own {
+                return Err(ConfigError::Invalid {
+                    name: "PYNOMALY_QUEUE",
+                    value: named,
+                    expected: "the store's own queue: in-process for PYNOMALY_STORE=local, sqs for aws (a choice only with postgres)",
+                });
+            }
+        }
         let store = match store_name.as_str() {
             "local" => StoreSettings::Local,
             "aws" => StoreSettings::Aws {
@@ -140,7 +203,7 @@ impl Settings {
                 url: required("DATABASE_URL", "postgres")?,
                 schema: get("PYNOMALY_DB_SCHEMA"),
                 bucket: get("PYNOMALY_BUCKET"),
-                queue_url: get("PYNOMALY_QUEUE_URL"),
+                queue: QueueChoice::parse(get("PYNOMALY_QUEUE"), get("PYNOMALY_QUEUE_URL"), "postgres")?,
             },
             other => {
                 return Err(ConfigError::Invalid {
@@ -187,6 +250,12 @@ impl Settings {
                 "PYNOMALY_MAX_RECEIVES",
                 5,
                 "a count of deliveries, at least 1",
+            )?,
+            queue_visibility_seconds: number(
+                &get,
+                "PYNOMALY_QUEUE_VISIBILITY_SECONDS",
+                300,
+                "seconds, at least 1",
             )?,
             batch_concurrency: number(
                 &get,
@@ -247,6 +316,12 @@ impl Settings {
             "a count of deliveries, at least 1",
         )?;
         at_least(
+            "PYNOMALY_QUEUE_VISIBILITY_SECONDS",
+            self.queue_visibility_seconds,
+            1,
+            "seconds, at least 1",
+        )?;
+        at_least(
             "PYNOMALY_BATCH_CONCURRENCY",
             self.batch_concurrency as u64,
             1,
@@ -292,8 +367,12 @@ impl Settings {
                 local("models, uploads and results", "set PYNOMALY_BUCKET")
             }
             StoreSettings::Postgres {
-                queue_url: None, ..
-            } => local("the job queue", "set PYNOMALY_QUEUE_URL"),
+                queue: QueueChoice::InProcess,
+                ..
+            } => local(
+                "the job queue",
+                "set PYNOMALY_QUEUE=postgres, or PYNOMALY_QUEUE_URL to an SQS queue",
+            ),
             _ => Ok(()),
         }
     }
@@ -390,13 +469,15 @@ mod tests {
         assert!(err.to_string().contains("set PYNOMALY_BUCKET"), "{err}");
         let with_bucket = [pg.as_slice(), &[("PYNOMALY_BUCKET", "b")]].concat();
         let err = settings(&with_bucket, "local").unwrap_err();
-        assert!(err.to_string().contains("set PYNOMALY_QUEUE_URL"), "{err}");
+        assert!(err.to_string().contains("set PYNOMALY_QUEUE=postgres"), "{err}");
         let shared = [
             with_bucket.as_slice(),
             &[("PYNOMALY_QUEUE_URL", "https://q")],
         ]
         .concat();
         assert_eq!(settings(&shared, "local").unwrap().replicas, 2);
+        let in_database = [with_bucket.as_slice(), &[("PYNOMALY_QUEUE", "postgres")]].concat();
+        assert_eq!(settings(&in_database, "local").unwrap().replicas, 2);
         // A Lambda function never runs alone.
         let err = settings(&[("PYNOMALY_STORE", "local")], "aws")
             .unwrap()
@@ -413,5 +494,38 @@ mod tests {
             ("DATABASE_URL", "postgres://db"),
         ];
         assert!(settings(&single, "local").is_ok());
+    }
+
+    #[test]
+    fn the_job_queue_of_a_postgres_store_is_chosen_once_and_checked() {
+        let pg = [("PYNOMALY_STORE", "postgres"), ("DATABASE_URL", "postgres://db")];
+        let queue = |extra: &[(&str, &str)]| {
+            settings(&[pg.as_slice(), extra].concat(), "local").map(|s| match s.store {
+                StoreSettings::Postgres { queue, .. } => queue,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(queue(&[]).unwrap(), QueueChoice::InProcess);
+        assert_eq!(
+            queue(&[("PYNOMALY_QUEUE", "postgres")]).unwrap(),
+            QueueChoice::Postgres
+        );
+        assert_eq!(
+            queue(&[("PYNOMALY_QUEUE_URL", "https://q")]).unwrap(),
+            QueueChoice::Sqs("https://q".into())
+        );
+        let both = queue(&[("PYNOMALY_QUEUE", "postgres"), ("PYNOMALY_QUEUE_URL", "https://q")]);
+        assert!(
+            both.unwrap_err().to_string().contains("unset one of the two"),
+            "a queue named twice is refused"
+        );
+        let unknown = queue(&[("PYNOMALY_QUEUE", "kafka")]).unwrap_err();
+        assert!(unknown.to_string().contains("postgres, sqs or in-process"), "{unknown}");
+        let sqs_without_url = queue(&[("PYNOMALY_QUEUE", "sqs")]).unwrap_err();
+        assert!(sqs_without_url.to_string().starts_with("PYNOMALY_QUEUE_URL must be set"));
+        let elsewhere = settings(&[("PYNOMALY_QUEUE", "postgres")], "local").unwrap_err();
+        assert!(elsewhere.to_string().contains("a choice only with postgres"), "{elsewhere}");
+        let visibility = settings(&[("PYNOMALY_QUEUE_VISIBILITY_SECONDS", "0")], "local");
+        assert!(visibility.is_err());
     }
 }

@@ -34,6 +34,9 @@ pub mod messages;
 pub mod models;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod postgres_queue;
+pub mod queue;
 pub mod results;
 pub mod scoring;
 pub mod series;

@@ -47,12 +47,24 @@ const MIGRATIONS: &[&str] = &[
          updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
          PRIMARY KEY (tenant, stream, entity)
      )",
+    // 4: the job queue, for a stack with no SQS (postgres_queue.rs). A row is ready when
+    // `visible_at` has passed and it is not dead; receiving pushes `visible_at` out by the
+    // visibility timeout and counts the receive.
+    "CREATE TABLE job_queue (
+         id            BIGSERIAL PRIMARY KEY,
+         body          TEXT NOT NULL,
+         sent_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+         visible_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+         receive_count INTEGER NOT NULL DEFAULT 0,
+         dead_at       TIMESTAMPTZ
+     );
+     CREATE INDEX job_queue_ready ON job_queue (visible_at, id) WHERE dead_at IS NULL",
 ];
 
 /// Arbitrary key for `pg_advisory_xact_lock` around migrations.
 const MIGRATION_LOCK: i64 = 0x7079_6e6f_6d61_6c79; // "pynomaly"
 
-fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
         action,
         key: key.to_string(),
@@ -127,7 +139,7 @@ impl PostgresMetadataStore {
         Ok(store)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
@@ -326,6 +338,16 @@ impl PostgresMetadataStore {
     /// The stream state store on this pool.
     pub fn states(&self) -> PostgresStateStore {
         PostgresStateStore(self.clone())
+    }
+
+    /// The job queue in this database; a received message comes back after `visibility`
+    /// unless acknowledged, and is moved aside once received `max_receives` times.
+    pub fn queue(
+        &self,
+        visibility: std::time::Duration,
+        max_receives: u32,
+    ) -> crate::postgres_queue::PostgresQueue {
+        crate::postgres_queue::PostgresQueue::new(self.clone(), visibility, max_receives)
     }
 }
 

@@ -12,6 +12,7 @@ use pynomaly_service::consumer::{Disposition, consume};
 use pynomaly_service::jobs::{
     JobMessage, JobQueue, JobServices, JobState, MetadataStore, QueueMessage, RunOutcome, run_job,
 };
+use pynomaly_service::queue::ReceivingQueue;
 use pynomaly_service::storage::ObjectStore;
 use pynomaly_service::testing::{
     AwsResources, create_aws_resources, metadata_contract, object_store_contract, sample_job,
@@ -119,7 +120,8 @@ async fn alarms_reach_the_alerts_queue() {
 async fn job_survives_a_dead_worker_on_sqs() {
     let r = resources("lifecycle").await;
     let metadata = Arc::new(DynamoMetadataStore::new(&r.config, &r.table));
-    dead_worker_lifecycle(&r, metadata).await;
+    let queue = SqsQueue::new(&r.config, &r.queue_url);
+    dead_worker_lifecycle(&r, metadata, &queue, &queue).await;
 }
 
 /// The third adapter set: S3 and SQS on moto, job records in PostgreSQL (`DATABASE_URL`,
@@ -168,7 +170,121 @@ mod postgres {
     #[tokio::test]
     async fn job_survives_a_dead_worker_on_sqs_with_postgres() {
         let r = resources("pg-lifecycle").await;
-        dead_worker_lifecycle(&r, Arc::new(metadata(&unique("lifecycle")).await)).await;
+        let queue = SqsQueue::new(&r.config, &r.queue_url);
+        let metadata = Arc::new(metadata(&unique("lifecycle")).await);
+        dead_worker_lifecycle(&r, metadata, &queue, &queue).await;
+    }
+
+    /// The stack with no SQS: jobs queued in PostgreSQL beside their records.
+    #[tokio::test]
+    async fn job_survives_a_dead_worker_on_the_postgres_queue() {
+        let r = resources("pg-queue-lifecycle").await;
+        let metadata = metadata(&unique("queue_lifecycle")).await;
+        // The visibility timeout of the SQS queue the other lifecycles use.
+        let queue = metadata.queue(Duration::from_secs(1), 5);
+        dead_worker_lifecycle(&r, Arc::new(metadata), &queue, &queue).await;
+    }
+
+    /// SQS's contract on the PostgreSQL queue: hidden while received, back after the
+    /// visibility timeout with its receive counted, settled only by its latest receipt,
+    /// moved aside after the redrive count, and never given to two receivers at once.
+    #[tokio::test]
+    async fn the_postgres_queue_keeps_the_sqs_contract() {
+        let schema = unique("queue_contract");
+        let store = metadata(&schema).await;
+        let queue = store.queue(Duration::from_secs(1), 3);
+        let message = |id: &str| -> QueueMessage {
+            JobMessage {
+                tenant: "t".into(),
+                job_id: id.into(),
+            }
+            .into()
+        };
+        let stats = queue.stats().await.unwrap();
+        assert_eq!((stats.pending, stats.dead), (0, 0));
+        assert_eq!(stats.oldest_age_seconds, 0.0);
+        for id in ["a", "b"] {
+            queue.send(&message(id)).await.unwrap();
+        }
+        let first = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        let first: Vec<_> = first.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            first.iter().map(|d| d.message.job_id().to_string()).collect::<Vec<_>>(),
+            ["a", "b"],
+            "in the order sent"
+        );
+        assert!(first.iter().all(|d| d.receive_count == 1));
+        // Hidden while received: an empty receive waits for its whole wait, then answers.
+        let started = std::time::Instant::now();
+        assert!(queue.receive(10, Duration::from_millis(300)).await.unwrap().is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // Acknowledged: gone. Put back now: here again, counted.
+        queue.acknowledge(&first[1].receipt).await.unwrap();
+        queue.retry_after(&first[0].receipt, Duration::ZERO).await.unwrap();
+        let second = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(second.len(), 1);
+        let second = second.into_iter().next().unwrap().unwrap();
+        assert_eq!((second.message.job_id(), second.receive_count), ("a", 2));
+        // The first receipt is stale now: it neither deletes nor brings the message back.
+        queue.acknowledge(&first[0].receipt).await.unwrap();
+        queue.retry_after(&first[0].receipt, Duration::ZERO).await.unwrap();
+        assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        let stats = queue.stats().await.unwrap();
+        assert_eq!((stats.pending, stats.dead), (1, 0));
+        assert!(stats.oldest_age_seconds > 0.0, "{stats:?}");
+        // Not settled: back after the visibility timeout (1 s), a third time; then dead.
+        let third = queue.receive(10, Duration::from_secs(3)).await.unwrap();
+        assert_eq!(third.len(), 1);
+        assert_eq!(third[0].as_ref().unwrap().receive_count, 3);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        let stats = queue.stats().await.unwrap();
+        assert_eq!((stats.pending, stats.dead), (0, 1), "moved aside after 3 receives");
+        // A body that is no message comes back unreadable (and is left to its redrive).
+        let url = std::env::var("DATABASE_URL").unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .execute(
+                &format!("INSERT INTO {schema}.job_queue (body) VALUES ('not json')"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let odd = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        assert!(odd[0].as_ref().unwrap_err().reason.contains("not json"));
+
+        // Many receivers at once: every message delivered exactly once.
+        let many = store.queue(Duration::from_secs(60), 3);
+        let sent: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+        for id in &sent {
+            many.send(&message(id)).await.unwrap();
+        }
+        let receivers = (0..4).map(|_| {
+            let many = many.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = many.receive(3, Duration::from_millis(200)).await.unwrap();
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    for delivery in batch.into_iter().flatten() {
+                        got.push(delivery.message.job_id().to_string());
+                    }
+                }
+            })
+        });
+        let mut got: Vec<String> = Vec::new();
+        for receiver in receivers {
+            got.extend(receiver.await.unwrap());
+        }
+        got.sort();
+        let mut want = sent.clone();
+        want.sort();
+        assert_eq!(got, want, "each message to exactly one receiver");
     }
 
     #[tokio::test]
@@ -357,9 +473,13 @@ async fn a_storage_outage_delays_a_job_and_a_corrupt_model_fails_it_once() {
     );
 }
 
-async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) {
+async fn dead_worker_lifecycle(
+    r: &Resources,
+    metadata: Arc<dyn MetadataStore>,
+    sending: &dyn JobQueue,
+    queue: &dyn ReceivingQueue,
+) {
     let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&r.config, &r.bucket));
-    let queue = SqsQueue::new(&r.config, &r.queue_url);
     let csv: String = std::iter::once("a,b\n".to_string())
         .chain((0..200).map(|i| format!("{},{}\n", i % 11, i % 5)))
         .collect();
@@ -373,10 +493,10 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
         tenant: "t".into(),
         job_id: "job-1".into(),
     };
-    queue.send(&message.clone().into()).await.unwrap();
+    sending.send(&message.clone().into()).await.unwrap();
 
     // Worker 1 receives, takes the job, and dies: no result, no delete.
-    let first = queue.receive(1, 2).await.unwrap();
+    let first = queue.receive(1, Duration::from_secs(2)).await.unwrap();
     assert_eq!(first.len(), 1);
     let lease_until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -401,7 +521,7 @@ async fn dead_worker_lifecycle(r: &Resources, metadata: Arc<dyn MetadataStore>) 
     let mut finished = None;
     let mut held = 0;
     for _ in 0..20 {
-        for delivery in queue.receive(1, 2).await.unwrap() {
+        for delivery in queue.receive(1, Duration::from_secs(2)).await.unwrap() {
             let delivery = delivery.unwrap();
             assert_eq!(delivery.message, QueueMessage::Job(message.clone()));
             match consume(&services, &delivery.message, delivery.receive_count, 5).await {

@@ -13,6 +13,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::jobs::{Job, JobQueue, JobState, MetadataStore, QueueMessage};
 use crate::storage::{ObjectStore, StoreError, check_object_key};
+use crate::queue::{Delivery, ReceivingQueue, Unreadable, read_body};
 
 fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
@@ -442,17 +443,6 @@ impl MetadataStore for DynamoMetadataStore {
     }
 }
 
-/// A received SQS message.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The message.
-    pub message: QueueMessage,
-    /// Handle to delete (acknowledge) it.
-    pub receipt: String,
-    /// How many times it has been received, this time included.
-    pub receive_count: u32,
-}
-
 /// Job messages on an SQS queue.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -468,24 +458,26 @@ impl SqsQueue {
             url: url.into(),
         }
     }
+}
 
-    /// Long-polls for up to `max` messages (waiting up to `wait_seconds`). Messages that
-    /// are not job messages are returned as errors with their receipt, so the caller can
-    /// leave them to the dead-letter queue.
-    pub async fn receive(
+#[async_trait]
+impl ReceivingQueue for SqsQueue {
+    /// Long-polls (SQS allows at most 10 messages and 20 s). Messages that are not job
+    /// messages are returned as [`Unreadable`], left to the dead-letter queue.
+    async fn receive(
         &self,
-        max: i32,
-        wait_seconds: i32,
-    ) -> Result<Vec<Result<Delivery, String>>, StoreError> {
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Result<Delivery, Unreadable>>, StoreError> {
         let output = self
             .client
             .receive_message()
             .queue_url(&self.url)
-            .max_number_of_messages(max.clamp(1, 10))
+            .max_number_of_messages(max.clamp(1, 10) as i32)
             .message_system_attribute_names(
                 aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
             )
-            .wait_time_seconds(wait_seconds.clamp(0, 20))
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
             .await
             .map_err(sdk_error("receive", &self.url))?;
@@ -501,25 +493,17 @@ impl SqsQueue {
                     })
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(1);
-                let body = m.body().unwrap_or_default();
-                serde_json::from_str::<QueueMessage>(body)
-                    .map(|message| Delivery {
-                        message,
-                        receipt,
-                        receive_count,
-                    })
-                    .map_err(|e| format!("not a job message ({e}): {body}"))
+                read_body(m.body().unwrap_or_default()).map(|message| Delivery {
+                    message,
+                    receipt,
+                    receive_count,
+                })
             })
             .collect())
     }
 
-    /// Makes a received message visible again after `delay` (at most SQS's 12 hours), so
-    /// it comes back then instead of after the queue's visibility timeout.
-    pub async fn retry_after(
-        &self,
-        receipt: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), StoreError> {
+    /// At most SQS's 12 hours.
+    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
         let seconds = delay.as_secs().min(43_200) as i32;
         self.client
             .change_message_visibility()
@@ -532,8 +516,7 @@ impl SqsQueue {
         Ok(())
     }
 
-    /// Deletes (acknowledges) a received message.
-    pub async fn acknowledge(&self, receipt: &str) -> Result<(), StoreError> {
+    async fn acknowledge(&self, receipt: &str) -> Result<(), StoreError> {
         self.client
             .delete_message()
             .queue_url(&self.url)
@@ -542,6 +525,10 @@ impl SqsQueue {
             .await
             .map_err(sdk_error("delete message", &self.url))?;
         Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("sqs {}", self.url)
     }
 }
 
