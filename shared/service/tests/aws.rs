@@ -178,7 +178,11 @@ mod postgres {
     /// The stack with no SQS: jobs queued in PostgreSQL beside their records.
     #[tokio::test]
     async fn job_survives_a_dead_worker_on_the_postgres_queue() {
-        let r = resources("pg-queue-lifecycle").await;
+        let r = resources(&format!(
+            "pgq-lifecycle-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .await;
         let metadata = metadata(&unique("queue_lifecycle")).await;
         // The visibility timeout of the SQS queue the other lifecycles use.
         let queue = metadata.queue(Duration::from_secs(1), 5);
