@@ -28,5 +28,9 @@ ENTRYPOINT ["pynomaly"]
 CMD ["serve"]
 
 FROM runtime AS worker
-HEALTHCHECK NONE
+# The worker's /metrics and /health (it serves no API).
+ENV PYNOMALY_METRICS_PORT=9100
+EXPOSE 9100
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
+    CMD ["pynomaly", "probe", "http://127.0.0.1:9100/health"]
 CMD ["worker"]

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use pynomaly_service::aws::SqsQueue;
 use pynomaly_service::consumer::{Disposition, backoff, consume};
+use pynomaly_service::counters::Settled;
 use pynomaly_service::jobs::{JobServices, QueueMessage};
 use pynomaly_service::queue::ReceivingQueue;
 
@@ -27,6 +28,13 @@ pub struct WorkerArgs {
     /// job [default: PYNOMALY_MAX_RECEIVES, else 5].
     #[arg(long)]
     pub max_receives: Option<u32>,
+    /// Port of the worker's `/metrics` (Prometheus) and `/health`; 0 serves none (the
+    /// container image sets 9100).
+    #[arg(long, default_value_t = 0, env = "PYNOMALY_METRICS_PORT")]
+    pub metrics_port: u16,
+    /// Address the metrics port binds (use 0.0.0.0 in a container).
+    #[arg(long, default_value = "127.0.0.1", env = "PYNOMALY_HOST")]
+    pub host: String,
 }
 
 pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
@@ -56,6 +64,23 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
             crate::serve::shutdown_signal().await;
             let _ = stop.send(true);
         });
+        if args.metrics_port != 0 {
+            let metrics = metrics_router(services.counters.clone(), queue.clone());
+            let address = format!("{}:{}", args.host, args.metrics_port);
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for /metrics (--metrics-port)"))?;
+            tracing::info!(%address, "worker metrics at /metrics");
+            let mut until = stopped.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = until.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, metrics).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         let jobs = drain(queue.as_ref(), &services, &args, max_receives, stopped.clone());
         match &settings.points_queue_url {
             Some(url) => {
@@ -69,6 +94,34 @@ pub fn run(args: WorkerArgs, data_dir: PathBuf) -> Result<()> {
         tracing::info!("pynomaly worker stopped");
         Ok(())
     })
+}
+
+/// `GET /metrics` (the worker's counters and its queue's depth and age) and `GET /health`.
+fn metrics_router(
+    counters: std::sync::Arc<pynomaly_service::counters::ScoreCounters>,
+    queue: std::sync::Arc<dyn ReceivingQueue>,
+) -> axum::Router {
+    use axum::http::header;
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let (counters, queue) = (counters.clone(), queue.clone());
+                async move {
+                    // A queue that cannot be read still leaves the counters to scrape.
+                    let stats = queue.stats().await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "cannot read the queue's depth");
+                        None
+                    });
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        pynomaly_service::http::render_worker(&counters, stats),
+                    )
+                }
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
 }
 
 /// Consumes `queue` until shutdown (or `--idle-polls` empty polls).
@@ -126,6 +179,7 @@ async fn drain(
                 Err(unreadable) => {
                     // Left for the queue's redrive policy (dead-letter queue, dead rows).
                     tracing::warn!(reason = %unreadable.reason, "skipping a message that is not a job");
+                    services.counters.message_settled(Settled::Unreadable);
                     continue;
                 }
             };
@@ -149,8 +203,12 @@ async fn drain(
                 }
             };
             let settled = match disposition {
-                Disposition::Acknowledge(_) => queue.acknowledge(&delivery.receipt).await,
+                Disposition::Acknowledge(_) => {
+                    services.counters.message_settled(Settled::Acknowledged);
+                    queue.acknowledge(&delivery.receipt).await
+                }
                 Disposition::Retry { delay, .. } => {
+                    services.counters.message_settled(Settled::Retried);
                     if let Some(key) = stream {
                         held.insert(key);
                     }

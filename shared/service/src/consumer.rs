@@ -49,6 +49,9 @@ pub async fn consume(
         QueueMessage::Job(job) => run_job(services, job).await.map(|outcome| match outcome {
             RunOutcome::Ran(done) => {
                 tracing::info!(job = %done.id, state = ?done.state, "job finished");
+                services
+                    .counters
+                    .job_finished(done.state == crate::jobs::JobState::Succeeded);
                 Disposition::Acknowledge(done.summary)
             }
             RunOutcome::Nothing => Disposition::Acknowledge(None),
@@ -71,8 +74,12 @@ pub async fn consume(
     tracing::error!(job = %message.job_id(), error = %error, receive_count, "message failed");
     if receive_count >= max_receives {
         let reason = format!("gave up after {receive_count} deliveries: {error}");
-        if let Err(e) = fail_job(services, message.tenant(), message.job_id(), &reason).await {
-            tracing::error!(job = %message.job_id(), error = %e, "cannot record the failure");
+        match fail_job(services, message.tenant(), message.job_id(), &reason).await {
+            Ok(true) => services.counters.job_finished(false),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(job = %message.job_id(), error = %e, "cannot record the failure")
+            }
         }
     }
     Disposition::Retry {

@@ -1,6 +1,7 @@
 //! Rows scored and anomalies flagged, by the door that scored them: shared by the HTTP
 //! handlers and the job runner of one process, so `/metrics` counts every row the process
-//! scored, whether a request or a job (API job, drop folder, chunk) scored it.
+//! scored, whether a request or a job (API job, drop folder, chunk) scored it; and the
+//! jobs and queue messages this process finished, by outcome.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,11 +24,40 @@ impl Door {
     }
 }
 
+/// How a queue message was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Deleted: handled, or nothing to do.
+    Acknowledged,
+    /// Put back to come again later.
+    Retried,
+    /// Not a message this service reads: left to the queue's redrive.
+    Unreadable,
+}
+
+impl Settled {
+    /// Every outcome, in the order metrics list them.
+    pub const ALL: [Settled; 3] = [Settled::Acknowledged, Settled::Retried, Settled::Unreadable];
+
+    /// The label value in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Settled::Acknowledged => "acknowledged",
+            Settled::Retried => "retried",
+            Settled::Unreadable => "unreadable",
+        }
+    }
+}
+
 /// Counters of one process.
 #[derive(Debug, Default)]
 pub struct ScoreCounters {
     request: [AtomicU64; 2],
     job: [AtomicU64; 2],
+    /// Jobs finished: succeeded, failed.
+    jobs: [AtomicU64; 2],
+    /// Queue messages by [`Settled`], in its order.
+    messages: [AtomicU64; 3],
 }
 
 impl ScoreCounters {
@@ -50,6 +80,29 @@ impl ScoreCounters {
         let [r, a] = self.of(door);
         (r.load(Ordering::Relaxed), a.load(Ordering::Relaxed))
     }
+
+    /// Counts a job that reached its final state (`succeeded` or not).
+    pub fn job_finished(&self, succeeded: bool) {
+        self.jobs[usize::from(!succeeded)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs finished so far: (succeeded, failed).
+    pub fn jobs_finished(&self) -> (u64, u64) {
+        (
+            self.jobs[0].load(Ordering::Relaxed),
+            self.jobs[1].load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts a queue message settled as `how`.
+    pub fn message_settled(&self, how: Settled) {
+        self.messages[how as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queue messages settled as `how` so far.
+    pub fn messages_settled(&self, how: Settled) -> u64 {
+        self.messages[how as usize].load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -64,5 +117,12 @@ mod tests {
         c.record(Door::Job, 5, 0);
         assert_eq!(c.totals(Door::Request), (10, 1));
         assert_eq!(c.totals(Door::Job), (10, 2));
+        c.job_finished(true);
+        c.job_finished(false);
+        c.job_finished(true);
+        assert_eq!(c.jobs_finished(), (2, 1));
+        c.message_settled(Settled::Retried);
+        assert_eq!(c.messages_settled(Settled::Retried), 1);
+        assert_eq!(c.messages_settled(Settled::Acknowledged), 0);
     }
 }

@@ -293,10 +293,13 @@ pub async fn ingest_object(
     done.results_key = Some(results_key.clone());
     done.summary = Some(summary.clone());
     done.progress.parts_done = 1;
-    services
+    if services
         .metadata
         .update_job_if(&done, (JobState::Running, 1))
-        .await?;
+        .await?
+    {
+        services.counters.job_finished(true);
+    }
     Ok(IngestOutcome::Scored {
         job_id,
         results_key,
@@ -348,7 +351,10 @@ async fn record_failure(
             serde_json::to_vec_pretty(&body).unwrap_or_default(),
         )
         .await?;
-    fail_job(services, tenant, job_id, reason).await
+    if fail_job(services, tenant, job_id, reason).await? {
+        services.counters.job_finished(false);
+    }
+    Ok(())
 }
 
 type Chunk = (u64, u64, Option<String>);
@@ -589,10 +595,13 @@ async fn finish(services: &JobServices, chunk: &ChunkMessage, job: Job) -> Resul
         threshold,
         duration_ms: 0.0,
     });
-    services
+    if services
         .metadata
         .update_job_if(&done, (JobState::Running, job.attempts))
-        .await?;
+        .await?
+    {
+        services.counters.job_finished(true);
+    }
     Ok(())
 }
 

@@ -730,19 +730,20 @@ fn summarised(
 }
 
 /// Marks a job failed with `reason` unless it already finished (used when a message is
-/// about to go to the dead-letter queue, so the job record says why).
+/// about to go to the dead-letter queue, so the job record says why); true when this call
+/// failed it.
 pub async fn fail_job(
     services: &JobServices,
     tenant: &str,
     id: &str,
     reason: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     for _ in 0..3 {
         let Some(job) = services.metadata.get_job(tenant, id).await? else {
-            return Ok(());
+            return Ok(false);
         };
         if matches!(job.state, JobState::Succeeded | JobState::Failed) {
-            return Ok(());
+            return Ok(false);
         }
         let mut failed = job.clone();
         failed.state = JobState::Failed;
@@ -754,10 +755,10 @@ pub async fn fail_job(
             .update_job_if(&failed, (job.state, job.attempts))
             .await?
         {
-            return Ok(());
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]

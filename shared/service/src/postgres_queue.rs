@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use crate::jobs::{JobQueue, QueueMessage};
 use crate::postgres::{PostgresMetadataStore, backend};
-use crate::queue::{Delivery, ReceivingQueue, Unreadable, read_body};
+use crate::queue::{Delivery, QueueStats, ReceivingQueue, Unreadable, read_body};
 use crate::storage::StoreError;
 
 /// How often an empty queue is asked again while a receive waits.
@@ -29,17 +29,6 @@ pub struct PostgresQueue {
     store: PostgresMetadataStore,
     visibility: Duration,
     max_receives: u32,
-}
-
-/// What is in the queue, for metrics and alerts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QueueStats {
-    /// Messages not yet acknowledged nor dead (ready or being handled).
-    pub pending: u64,
-    /// Messages moved aside after `max_receives` deliveries.
-    pub dead: u64,
-    /// Seconds since the oldest pending message was sent (0 when none is).
-    pub oldest_age_seconds: f64,
 }
 
 /// Takes up to $1 ready rows; those already received $3 times are marked dead, the others
@@ -100,28 +89,6 @@ impl PostgresQueue {
         // In the order they were sent, as far as one receive sees them.
         deliveries.sort_by_key(|(id, _)| *id);
         Ok(deliveries.into_iter().map(|(_, d)| d).collect())
-    }
-
-    /// Counts of pending and dead messages and the age of the oldest pending one.
-    pub async fn stats(&self) -> Result<QueueStats, StoreError> {
-        let row = self
-            .store
-            .client()
-            .await?
-            .query_one(
-                "SELECT count(*) FILTER (WHERE dead_at IS NULL),
-                        count(*) FILTER (WHERE dead_at IS NOT NULL),
-                        COALESCE(EXTRACT(EPOCH FROM now() - min(sent_at) FILTER (WHERE dead_at IS NULL)), 0)::float8
-                 FROM job_queue",
-                &[],
-            )
-            .await
-            .map_err(|e| backend("count", "job_queue", e))?;
-        Ok(QueueStats {
-            pending: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
-            dead: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
-            oldest_age_seconds: row.get::<_, f64>(2).max(0.0),
-        })
     }
 }
 
@@ -200,6 +167,28 @@ impl ReceivingQueue for PostgresQueue {
             .await
             .map_err(|e| backend("retry", receipt, e))?;
         Ok(())
+    }
+
+    /// Counts of pending and dead messages and the age of the oldest pending one.
+    async fn stats(&self) -> Result<Option<QueueStats>, StoreError> {
+        let row = self
+            .store
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*) FILTER (WHERE dead_at IS NULL),
+                        count(*) FILTER (WHERE dead_at IS NOT NULL),
+                        COALESCE(EXTRACT(EPOCH FROM now() - min(sent_at) FILTER (WHERE dead_at IS NULL)), 0)::float8
+                 FROM job_queue",
+                &[],
+            )
+            .await
+            .map_err(|e| backend("count", "job_queue", e))?;
+        Ok(Some(QueueStats {
+            pending: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            dead: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+            oldest_age_seconds: row.get::<_, f64>(2).max(0.0),
+        }))
     }
 
     fn describe(&self) -> String {

@@ -34,6 +34,17 @@ pub struct Unreadable {
     pub reason: String,
 }
 
+/// What is in a queue, for metrics and alerts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueStats {
+    /// Messages not yet acknowledged nor dead (ready or being handled).
+    pub pending: u64,
+    /// Messages moved aside after the redrive count.
+    pub dead: u64,
+    /// Seconds since the oldest pending message was sent (0 when none is).
+    pub oldest_age_seconds: f64,
+}
+
 /// The receiving side of a job queue.
 #[async_trait]
 pub trait ReceivingQueue: Send + Sync + std::fmt::Debug {
@@ -50,6 +61,12 @@ pub trait ReceivingQueue: Send + Sync + std::fmt::Debug {
     /// Makes a received message visible again after `delay`, instead of after the
     /// visibility timeout.
     async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError>;
+
+    /// What is in the queue; `None` where the queue's own service reports it (SQS's
+    /// CloudWatch metrics: `ApproximateAgeOfOldestMessage`, the dead-letter queue's depth).
+    async fn stats(&self) -> Result<Option<QueueStats>, StoreError> {
+        Ok(None)
+    }
 
     /// What this queue is, for logs ("sqs https://...", "postgres").
     fn describe(&self) -> String;

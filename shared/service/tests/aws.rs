@@ -204,7 +204,7 @@ mod postgres {
             }
             .into()
         };
-        let stats = queue.stats().await.unwrap();
+        let stats = queue.stats().await.unwrap().unwrap();
         assert_eq!((stats.pending, stats.dead), (0, 0));
         assert_eq!(stats.oldest_age_seconds, 0.0);
         for id in ["a", "b"] {
@@ -233,7 +233,7 @@ mod postgres {
         queue.acknowledge(&first[0].receipt).await.unwrap();
         queue.retry_after(&first[0].receipt, Duration::ZERO).await.unwrap();
         assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
-        let stats = queue.stats().await.unwrap();
+        let stats = queue.stats().await.unwrap().unwrap();
         assert_eq!((stats.pending, stats.dead), (1, 0));
         assert!(stats.oldest_age_seconds > 0.0, "{stats:?}");
         // Not settled: back after the visibility timeout (1 s), a third time; then dead.
@@ -242,7 +242,7 @@ mod postgres {
         assert_eq!(third[0].as_ref().unwrap().receive_count, 3);
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
-        let stats = queue.stats().await.unwrap();
+        let stats = queue.stats().await.unwrap().unwrap();
         assert_eq!((stats.pending, stats.dead), (0, 1), "moved aside after 3 receives");
         // A body that is no message comes back unreadable (and is left to its redrive).
         let url = std::env::var("DATABASE_URL").unwrap();

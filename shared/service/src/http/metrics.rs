@@ -1,5 +1,7 @@
 //! Prometheus metrics: requests by route and status, request latency histograms, rows and
-//! points scored. Served as text at `GET /metrics`.
+//! points scored, jobs finished and queue messages settled. Served as text at
+//! `GET /metrics` by `pynomaly serve`; `pynomaly worker` serves [`render_worker`] (the
+//! same counters, and what is in its queue).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,7 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::counters::{Door, ScoreCounters};
+use crate::counters::{Door, ScoreCounters, Settled};
+use crate::queue::QueueStats;
 
 /// Latency histogram bucket bounds, seconds.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -118,24 +121,7 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP pynomaly_rows_scored_total Rows and points scored, by door (request or job).\n# TYPE pynomaly_rows_scored_total counter\n");
-        for door in [Door::Request, Door::Job] {
-            let (rows, _) = self.counters.totals(door);
-            let _ = writeln!(
-                out,
-                "pynomaly_rows_scored_total{{door=\"{}\"}} {rows}",
-                door.label()
-            );
-        }
-        out.push_str("# HELP pynomaly_anomalies_flagged_total Rows and points flagged as anomalous, by door.\n# TYPE pynomaly_anomalies_flagged_total counter\n");
-        for door in [Door::Request, Door::Job] {
-            let (_, anomalies) = self.counters.totals(door);
-            let _ = writeln!(
-                out,
-                "pynomaly_anomalies_flagged_total{{door=\"{}\"}} {anomalies}",
-                door.label()
-            );
-        }
+        render_counters(&mut out, &self.counters);
         if let Ok(streams) = self.streams.lock() {
             out.push_str("# HELP pynomaly_stream_points_total Points scored by stream.\n# TYPE pynomaly_stream_points_total counter\n");
             for (id, (points, _)) in streams.iter() {
@@ -154,6 +140,49 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Rows scored and anomalies flagged by door, jobs finished, queue messages settled.
+fn render_counters(out: &mut String, counters: &ScoreCounters) {
+    out.push_str("# HELP pynomaly_rows_scored_total Rows and points scored, by door (request or job).\n# TYPE pynomaly_rows_scored_total counter\n");
+    for door in [Door::Request, Door::Job] {
+        let (rows, _) = counters.totals(door);
+        let _ = writeln!(out, "pynomaly_rows_scored_total{{door=\"{}\"}} {rows}", door.label());
+    }
+    out.push_str("# HELP pynomaly_anomalies_flagged_total Rows and points flagged as anomalous, by door.\n# TYPE pynomaly_anomalies_flagged_total counter\n");
+    for door in [Door::Request, Door::Job] {
+        let (_, anomalies) = counters.totals(door);
+        let _ = writeln!(out, "pynomaly_anomalies_flagged_total{{door=\"{}\"}} {anomalies}", door.label());
+    }
+    let (succeeded, failed) = counters.jobs_finished();
+    out.push_str("# HELP pynomaly_jobs_finished_total Jobs this process brought to their final state.\n# TYPE pynomaly_jobs_finished_total counter\n");
+    let _ = writeln!(out, "pynomaly_jobs_finished_total{{state=\"succeeded\"}} {succeeded}");
+    let _ = writeln!(out, "pynomaly_jobs_finished_total{{state=\"failed\"}} {failed}");
+    out.push_str("# HELP pynomaly_queue_messages_settled_total Queue messages this process settled, by outcome.\n# TYPE pynomaly_queue_messages_settled_total counter\n");
+    for how in Settled::ALL {
+        let _ = writeln!(
+            out,
+            "pynomaly_queue_messages_settled_total{{outcome=\"{}\"}} {}",
+            how.label(),
+            counters.messages_settled(how)
+        );
+    }
+}
+
+/// `pynomaly worker`'s metrics: its counters and, when the queue reports them, the
+/// queue's pending and dead messages and the age of the oldest pending one.
+pub fn render_worker(counters: &ScoreCounters, queue: Option<QueueStats>) -> String {
+    let mut out = String::new();
+    render_counters(&mut out, counters);
+    if let Some(stats) = queue {
+        out.push_str("# HELP pynomaly_queue_pending_messages Job messages neither acknowledged nor dead.\n# TYPE pynomaly_queue_pending_messages gauge\n");
+        let _ = writeln!(out, "pynomaly_queue_pending_messages {}", stats.pending);
+        out.push_str("# HELP pynomaly_queue_dead_messages Job messages moved aside after the redrive count.\n# TYPE pynomaly_queue_dead_messages gauge\n");
+        let _ = writeln!(out, "pynomaly_queue_dead_messages {}", stats.dead);
+        out.push_str("# HELP pynomaly_queue_oldest_message_age_seconds Seconds since the oldest pending message was sent.\n# TYPE pynomaly_queue_oldest_message_age_seconds gauge\n");
+        let _ = writeln!(out, "pynomaly_queue_oldest_message_age_seconds {}", stats.oldest_age_seconds);
+    }
+    out
 }
 
 /// Middleware recording every request.

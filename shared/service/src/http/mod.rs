@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 
 pub use console::files as console_files;
 pub use error::AppError;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, render_worker};
 pub use openapi::ApiDoc;
 
 use tower_http::set_header::SetResponseHeaderLayer;
