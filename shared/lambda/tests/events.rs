@@ -18,6 +18,7 @@ use pynomaly_service::formats::{ReadOptions, read_table};
 use pynomaly_service::jobs::{
     JobServices, JobState, MetadataStore, QueueMessage, score_with_model,
 };
+use pynomaly_service::queue::ReceivingQueue;
 use pynomaly_service::storage::ObjectStore;
 use pynomaly_service::testing::{create_aws_resources, sample_job};
 use tower::ServiceExt;
@@ -218,7 +219,7 @@ async fn api_events_answer_through_the_router() {
         metadata: aws.metadata.clone(),
         queue: Arc::new(aws.queue.clone()),
         states: aws.states.clone(),
-        sqs: None,
+        consumer: None,
         local_jobs: None,
         description: "test".into(),
     };
@@ -565,7 +566,11 @@ async fn large_objects_fan_out_through_the_queue() {
 
     let mut records = Vec::new();
     while records.len() < parts as usize {
-        let received = aws.queue.receive(10, 1).await.unwrap();
+        let received = aws
+            .queue
+            .receive(10, std::time::Duration::from_secs(1))
+            .await
+            .unwrap();
         assert!(!received.is_empty(), "every chunk message is on the queue");
         for delivery in received {
             let delivery = delivery.unwrap();

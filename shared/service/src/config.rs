@@ -50,11 +50,7 @@ pub enum QueueChoice {
 }
 
 impl QueueChoice {
-    fn parse(
-        named: Option<String>,
-        url: Option<String>,
-        store: &str,
-    ) -> Result<Self, ConfigError> {
+    fn parse(named: Option<String>, url: Option<String>, store: &str) -> Result<Self, ConfigError> {
         let invalid = |value: String, expected| ConfigError::Invalid {
             name: "PYNOMALY_QUEUE",
             value,
@@ -183,14 +179,14 @@ impl Settings {
             "aws" => Some("sqs"),
             _ => None,
         };
-        if let (Some(own), Some(named)) = (own_queue, get("PYNOMALY_QUEUE")) {
-            if named != own {
-                return Err(ConfigError::Invalid {
-                    name: "PYNOMALY_QUEUE",
-                    value: named,
-                    expected: "the store's own queue: in-process for PYNOMALY_STORE=local, sqs for aws (a choice only with postgres)",
-                });
-            }
+        if let (Some(own), Some(named)) = (own_queue, get("PYNOMALY_QUEUE"))
+            && named != own
+        {
+            return Err(ConfigError::Invalid {
+                name: "PYNOMALY_QUEUE",
+                value: named,
+                expected: "the store's own queue: in-process for PYNOMALY_STORE=local, sqs for aws (a choice only with postgres)",
+            });
         }
         let store = match store_name.as_str() {
             "local" => StoreSettings::Local,
@@ -203,7 +199,11 @@ impl Settings {
                 url: required("DATABASE_URL", "postgres")?,
                 schema: get("PYNOMALY_DB_SCHEMA"),
                 bucket: get("PYNOMALY_BUCKET"),
-                queue: QueueChoice::parse(get("PYNOMALY_QUEUE"), get("PYNOMALY_QUEUE_URL"), "postgres")?,
+                queue: QueueChoice::parse(
+                    get("PYNOMALY_QUEUE"),
+                    get("PYNOMALY_QUEUE_URL"),
+                    "postgres",
+                )?,
             },
             other => {
                 return Err(ConfigError::Invalid {
@@ -469,7 +469,10 @@ mod tests {
         assert!(err.to_string().contains("set PYNOMALY_BUCKET"), "{err}");
         let with_bucket = [pg.as_slice(), &[("PYNOMALY_BUCKET", "b")]].concat();
         let err = settings(&with_bucket, "local").unwrap_err();
-        assert!(err.to_string().contains("set PYNOMALY_QUEUE=postgres"), "{err}");
+        assert!(
+            err.to_string().contains("set PYNOMALY_QUEUE=postgres"),
+            "{err}"
+        );
         let shared = [
             with_bucket.as_slice(),
             &[("PYNOMALY_QUEUE_URL", "https://q")],
@@ -498,7 +501,10 @@ mod tests {
 
     #[test]
     fn the_job_queue_of_a_postgres_store_is_chosen_once_and_checked() {
-        let pg = [("PYNOMALY_STORE", "postgres"), ("DATABASE_URL", "postgres://db")];
+        let pg = [
+            ("PYNOMALY_STORE", "postgres"),
+            ("DATABASE_URL", "postgres://db"),
+        ];
         let queue = |extra: &[(&str, &str)]| {
             settings(&[pg.as_slice(), extra].concat(), "local").map(|s| match s.store {
                 StoreSettings::Postgres { queue, .. } => queue,
@@ -514,17 +520,34 @@ mod tests {
             queue(&[("PYNOMALY_QUEUE_URL", "https://q")]).unwrap(),
             QueueChoice::Sqs("https://q".into())
         );
-        let both = queue(&[("PYNOMALY_QUEUE", "postgres"), ("PYNOMALY_QUEUE_URL", "https://q")]);
+        let both = queue(&[
+            ("PYNOMALY_QUEUE", "postgres"),
+            ("PYNOMALY_QUEUE_URL", "https://q"),
+        ]);
         assert!(
-            both.unwrap_err().to_string().contains("unset one of the two"),
+            both.unwrap_err()
+                .to_string()
+                .contains("unset one of the two"),
             "a queue named twice is refused"
         );
         let unknown = queue(&[("PYNOMALY_QUEUE", "kafka")]).unwrap_err();
-        assert!(unknown.to_string().contains("postgres, sqs or in-process"), "{unknown}");
+        assert!(
+            unknown.to_string().contains("postgres, sqs or in-process"),
+            "{unknown}"
+        );
         let sqs_without_url = queue(&[("PYNOMALY_QUEUE", "sqs")]).unwrap_err();
-        assert!(sqs_without_url.to_string().starts_with("PYNOMALY_QUEUE_URL must be set"));
+        assert!(
+            sqs_without_url
+                .to_string()
+                .starts_with("PYNOMALY_QUEUE_URL must be set")
+        );
         let elsewhere = settings(&[("PYNOMALY_QUEUE", "postgres")], "local").unwrap_err();
-        assert!(elsewhere.to_string().contains("a choice only with postgres"), "{elsewhere}");
+        assert!(
+            elsewhere
+                .to_string()
+                .contains("a choice only with postgres"),
+            "{elsewhere}"
+        );
         let visibility = settings(&[("PYNOMALY_QUEUE_VISIBILITY_SECONDS", "0")], "local");
         assert!(visibility.is_err());
     }

@@ -53,7 +53,11 @@ const RECEIVE: &str = "
     RETURNING q.id, q.body, q.receive_count";
 
 impl PostgresQueue {
-    pub(crate) fn new(store: PostgresMetadataStore, visibility: Duration, max_receives: u32) -> Self {
+    pub(crate) fn new(
+        store: PostgresMetadataStore,
+        visibility: Duration,
+        max_receives: u32,
+    ) -> Self {
         Self {
             store,
             visibility,
@@ -61,7 +65,10 @@ impl PostgresQueue {
         }
     }
 
-    async fn receive_once(&self, max: usize) -> Result<Vec<Result<Delivery, Unreadable>>, StoreError> {
+    async fn receive_once(
+        &self,
+        max: usize,
+    ) -> Result<Vec<Result<Delivery, Unreadable>>, StoreError> {
         let limit = i64::try_from(max.clamp(1, 100)).unwrap_or(100);
         let visibility = self.visibility.as_secs_f64();
         let max_receives = i32::try_from(self.max_receives).unwrap_or(i32::MAX);

@@ -213,25 +213,40 @@ mod postgres {
         let first = queue.receive(10, Duration::from_secs(1)).await.unwrap();
         let first: Vec<_> = first.into_iter().map(Result::unwrap).collect();
         assert_eq!(
-            first.iter().map(|d| d.message.job_id().to_string()).collect::<Vec<_>>(),
+            first
+                .iter()
+                .map(|d| d.message.job_id().to_string())
+                .collect::<Vec<_>>(),
             ["a", "b"],
             "in the order sent"
         );
         assert!(first.iter().all(|d| d.receive_count == 1));
         // Hidden while received: an empty receive waits for its whole wait, then answers.
         let started = std::time::Instant::now();
-        assert!(queue.receive(10, Duration::from_millis(300)).await.unwrap().is_empty());
+        assert!(
+            queue
+                .receive(10, Duration::from_millis(300))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(started.elapsed() >= Duration::from_millis(300));
         // Acknowledged: gone. Put back now: here again, counted.
         queue.acknowledge(&first[1].receipt).await.unwrap();
-        queue.retry_after(&first[0].receipt, Duration::ZERO).await.unwrap();
+        queue
+            .retry_after(&first[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
         let second = queue.receive(10, Duration::from_secs(1)).await.unwrap();
         assert_eq!(second.len(), 1);
         let second = second.into_iter().next().unwrap().unwrap();
         assert_eq!((second.message.job_id(), second.receive_count), ("a", 2));
         // The first receipt is stale now: it neither deletes nor brings the message back.
         queue.acknowledge(&first[0].receipt).await.unwrap();
-        queue.retry_after(&first[0].receipt, Duration::ZERO).await.unwrap();
+        queue
+            .retry_after(&first[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
         assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
         let stats = queue.stats().await.unwrap().unwrap();
         assert_eq!((stats.pending, stats.dead), (1, 0));
@@ -243,7 +258,11 @@ mod postgres {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
         let stats = queue.stats().await.unwrap().unwrap();
-        assert_eq!((stats.pending, stats.dead), (0, 1), "moved aside after 3 receives");
+        assert_eq!(
+            (stats.pending, stats.dead),
+            (0, 1),
+            "moved aside after 3 receives"
+        );
         // A body that is no message comes back unreadable (and is left to its redrive).
         let url = std::env::var("DATABASE_URL").unwrap();
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::jobs::{Job, JobQueue, JobState, MetadataStore, QueueMessage};
-use crate::storage::{ObjectStore, StoreError, check_object_key};
 use crate::queue::{Delivery, ReceivingQueue, Unreadable, read_body};
+use crate::storage::{ObjectStore, StoreError, check_object_key};
 
 fn backend(action: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
@@ -503,7 +503,11 @@ impl ReceivingQueue for SqsQueue {
     }
 
     /// At most SQS's 12 hours.
-    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+    async fn retry_after(
+        &self,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
         let seconds = delay.as_secs().min(43_200) as i32;
         self.client
             .change_message_visibility()

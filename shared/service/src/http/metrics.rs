@@ -147,17 +147,31 @@ fn render_counters(out: &mut String, counters: &ScoreCounters) {
     out.push_str("# HELP pynomaly_rows_scored_total Rows and points scored, by door (request or job).\n# TYPE pynomaly_rows_scored_total counter\n");
     for door in [Door::Request, Door::Job] {
         let (rows, _) = counters.totals(door);
-        let _ = writeln!(out, "pynomaly_rows_scored_total{{door=\"{}\"}} {rows}", door.label());
+        let _ = writeln!(
+            out,
+            "pynomaly_rows_scored_total{{door=\"{}\"}} {rows}",
+            door.label()
+        );
     }
     out.push_str("# HELP pynomaly_anomalies_flagged_total Rows and points flagged as anomalous, by door.\n# TYPE pynomaly_anomalies_flagged_total counter\n");
     for door in [Door::Request, Door::Job] {
         let (_, anomalies) = counters.totals(door);
-        let _ = writeln!(out, "pynomaly_anomalies_flagged_total{{door=\"{}\"}} {anomalies}", door.label());
+        let _ = writeln!(
+            out,
+            "pynomaly_anomalies_flagged_total{{door=\"{}\"}} {anomalies}",
+            door.label()
+        );
     }
     let (succeeded, failed) = counters.jobs_finished();
     out.push_str("# HELP pynomaly_jobs_finished_total Jobs this process brought to their final state.\n# TYPE pynomaly_jobs_finished_total counter\n");
-    let _ = writeln!(out, "pynomaly_jobs_finished_total{{state=\"succeeded\"}} {succeeded}");
-    let _ = writeln!(out, "pynomaly_jobs_finished_total{{state=\"failed\"}} {failed}");
+    let _ = writeln!(
+        out,
+        "pynomaly_jobs_finished_total{{state=\"succeeded\"}} {succeeded}"
+    );
+    let _ = writeln!(
+        out,
+        "pynomaly_jobs_finished_total{{state=\"failed\"}} {failed}"
+    );
     out.push_str("# HELP pynomaly_queue_messages_settled_total Queue messages this process settled, by outcome.\n# TYPE pynomaly_queue_messages_settled_total counter\n");
     for how in Settled::ALL {
         let _ = writeln!(
@@ -180,7 +194,11 @@ pub fn render_worker(counters: &ScoreCounters, queue: Option<QueueStats>) -> Str
         out.push_str("# HELP pynomaly_queue_dead_messages Job messages moved aside after the redrive count.\n# TYPE pynomaly_queue_dead_messages gauge\n");
         let _ = writeln!(out, "pynomaly_queue_dead_messages {}", stats.dead);
         out.push_str("# HELP pynomaly_queue_oldest_message_age_seconds Seconds since the oldest pending message was sent.\n# TYPE pynomaly_queue_oldest_message_age_seconds gauge\n");
-        let _ = writeln!(out, "pynomaly_queue_oldest_message_age_seconds {}", stats.oldest_age_seconds);
+        let _ = writeln!(
+            out,
+            "pynomaly_queue_oldest_message_age_seconds {}",
+            stats.oldest_age_seconds
+        );
     }
     out
 }
