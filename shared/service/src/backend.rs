@@ -13,7 +13,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::aws::{DynamoMetadataStore, DynamoStateStore, S3ObjectStore, SqsQueue, load_config};
-use crate::config::{ConfigError, QueueChoice, Settings, StoreSettings};
+#[cfg(feature = "postgres")]
+use crate::config::QueueChoice;
+use crate::config::{ConfigError, Settings, StoreSettings};
 use crate::deadline::{DeadlineMetadata, DeadlineQueue, DeadlineStates, DeadlineStore, Deadlines};
 use crate::jobs::{InProcessQueue, JobQueue, LocalDelivery, MetadataStore, ObjectMetadataStore};
 #[cfg(feature = "postgres")]
