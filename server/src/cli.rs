@@ -205,6 +205,23 @@ pub enum ModelsCommand {
     Show { name: String },
     /// Delete a model.
     Delete { name: String },
+    /// Store a model file (from `export`, or a Python detector's `save`) under a name.
+    Import {
+        /// The model file (the engine's versioned JSON format).
+        file: PathBuf,
+        /// Name to save the model under.
+        #[arg(long)]
+        name: String,
+        /// Replace a model of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a model's file (the format `pynomaly.load` in Python and `import` read).
+    Export {
+        name: String,
+        /// Where to write it.
+        file: PathBuf,
+    },
 }
 
 /// The CLI's model repository: the data dir's object store (the one `pynomaly serve`
@@ -545,6 +562,41 @@ fn models(cmd: ModelsCommand, store: &Models) -> Result<()> {
                 .block_on(store.repository.delete(&store.tenant, &name))
                 .map_err(|e| store.error(e))?;
             eprintln!("deleted model `{name}`");
+        }
+        ModelsCommand::Import { file, name, force } => {
+            pynomaly_service::models::validate_name(&name)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let model = pynomaly_detection::Model::from_json(&bytes)
+                .with_context(|| format!("{} is not a model file", file.display()))?;
+            let taken = if force {
+                OnNameTaken::Replace
+            } else {
+                OnNameTaken::Refuse
+            };
+            let algorithm = model.algorithm();
+            let saved = store
+                .runtime
+                .block_on(
+                    store
+                        .repository
+                        .save(&store.tenant, Some(&name), model, taken),
+                )
+                .map_err(|e| store.error(e))?;
+            eprintln!(
+                "pynomaly: imported {algorithm} model as `{name}` (id {}, tenant `{}`)",
+                saved.id, store.tenant
+            );
+            println!("{name}");
+        }
+        ModelsCommand::Export { name, file } => {
+            let bytes = store
+                .runtime
+                .block_on(store.repository.envelope(&store.tenant, &name))
+                .map_err(|e| store.error(e))?;
+            std::fs::write(&file, bytes)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            eprintln!("pynomaly: model `{name}` written to {}", file.display());
         }
     }
     Ok(())

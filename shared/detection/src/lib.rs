@@ -48,6 +48,10 @@ pub use error::{DetectionError, Result};
 /// over any number of columns or points a request can have, stay far from `f64::MAX`
 /// (~1.8e308).
 pub const MAX_MAGNITUDE: f64 = 1e100;
+
+/// The seed used when none is given, by every door (CLI, service, Python): results are
+/// reproducible for a given seed.
+pub const DEFAULT_SEED: u64 = 42;
 pub use model::{
     Detection, Explanation, FeatureContribution, Model, ScoreOptions, Threshold, TrainingStats,
 };

@@ -15,8 +15,7 @@ use crate::formats::{
 
 /// The algorithm used when none is named.
 pub const DEFAULT_ALGORITHM: &str = "auto";
-/// The seed used when none is given (results are reproducible for a given seed).
-pub const DEFAULT_SEED: u64 = 42;
+pub use pynomaly_detection::DEFAULT_SEED;
 
 /// What one synchronous request may cost: 1 GiB of working memory and about 30 s of one
 /// core's work (≈ 3·10¹⁰ operations).
