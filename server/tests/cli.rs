@@ -808,3 +808,70 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_server() {
         "serve did not stop on SIGTERM with idle connections open"
     );
 }
+
+#[test]
+fn models_export_and_import_move_a_model_between_data_dirs() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let wbc = sample("wbc.csv");
+    let wbc = wbc.to_str().unwrap();
+    pynomaly(a.path())
+        .args([
+            "train",
+            wbc,
+            "--model",
+            "m",
+            "-a",
+            "iforest",
+            "--ignore-columns",
+            "label",
+        ])
+        .assert()
+        .success();
+    let file = a.path().join("m.json");
+    pynomaly(a.path())
+        .args(["models", "export", "m", file.to_str().unwrap()])
+        .assert()
+        .success();
+    pynomaly(b.path())
+        .args(["models", "import", file.to_str().unwrap(), "--name", "copy"])
+        .assert()
+        .success()
+        .stdout("copy\n");
+    let scores = |dir: &Path, model: &str| {
+        let out = pynomaly(dir)
+            .args(["score", wbc, "--model", model])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        csv_rows(&out.stdout)
+    };
+    assert_eq!(scores(a.path(), "m"), scores(b.path(), "copy"));
+    // A second import under the same name needs --force.
+    pynomaly(b.path())
+        .args(["models", "import", file.to_str().unwrap(), "--name", "copy"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exists already"));
+    // A file that is not a model is named, and nothing is stored.
+    let not_model = a.path().join("not-a-model.json");
+    std::fs::write(&not_model, br#"{"rows": [1, 2]}"#).unwrap();
+    pynomaly(b.path())
+        .args([
+            "models",
+            "import",
+            not_model.to_str().unwrap(),
+            "--name",
+            "bad",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "not-a-model.json is not a model file",
+        ))
+        .stderr(predicate::str::contains("not a Pynomaly model file"));
+    pynomaly(b.path())
+        .args(["models", "export", "nope", "out.json"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model named `nope`"));
+}
