@@ -1,10 +1,15 @@
 """Type stubs of the compiled engine (python/src)."""
 
 from os import PathLike
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "EngineError", "ModelFormatError", "DEFAULT_SEED", "SERIES_METHODS", "DEFAULT_SERIES_METHOD",
+    "VERSION", "Model", "fit", "detect_series", "algorithms", "erf", "binomial_cdf",
+]
 
 VERSION: str
 DEFAULT_SEED: int
@@ -14,6 +19,7 @@ DEFAULT_SERIES_METHOD: str
 class EngineError(ValueError): ...
 class ModelFormatError(EngineError): ...
 
+@final
 class Model:
     @property
     def algorithm(self) -> str: ...
