@@ -92,3 +92,17 @@ def test_problems_are_typed_exceptions(server, client):
         client.job("0000-no-such-job")
     with pytest.raises(PayloadTooLarge):
         client.detect(np.ones((260_000, 2)))
+
+
+def test_timeseries_and_the_catalogue(client):
+    from test_timeseries import series
+
+    values, stamps = series()
+    answer = client.timeseries(values, stamps, method="rolling-z", parameters={"window": 96})
+    local = pynomaly.timeseries.detect(values, stamps, method="rolling-z", window=96)
+    assert [p["anomaly"] for p in answer["points"]] == list(local["anomaly"])
+    np.testing.assert_allclose([p["score"] for p in answer["points"]], local["score"], rtol=1e-12)
+    assert answer["points"][0]["timestamp"] == str(stamps[0])
+    names = {a["name"] for a in client.algorithms()}
+    assert {"ecod", "iforest", "auto"} <= names and names == {a["name"] for a in pynomaly.algorithms()}
+    assert client.health()
