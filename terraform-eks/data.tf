@@ -28,6 +28,11 @@ resource "aws_db_parameter_group" "main" {
     name  = "log_min_duration_statement"
     value = "1000"
   }
+  # TLS only: Pynomaly connects with sslmode=require or verify-full (its DATABASE_URL).
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
 }
 
 data "aws_iam_policy_document" "monitoring_assume" {

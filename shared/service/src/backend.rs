@@ -162,6 +162,12 @@ async fn adapters(settings: &Settings, data_dir: &Path) -> Result<Backend, Backe
             let jobs = consumer
                 .as_ref()
                 .map_or_else(|| "in-process".to_string(), |c| c.describe());
+            // Said at startup: an operator sees whether `sslmode` took effect.
+            let link = match metadata.encrypted().await {
+                Ok(true) => "TLS",
+                Ok(false) => "not encrypted",
+                Err(_) => "encryption unknown",
+            };
             Ok(Backend {
                 store,
                 states: Arc::new(metadata.states()),
@@ -169,7 +175,7 @@ async fn adapters(settings: &Settings, data_dir: &Path) -> Result<Backend, Backe
                 queue: sending,
                 consumer,
                 local_jobs,
-                description: format!("postgres (objects {objects}, jobs {jobs})"),
+                description: format!("postgres ({link}, objects {objects}, jobs {jobs})"),
             })
         }
         #[cfg(not(feature = "postgres"))]

@@ -36,6 +36,8 @@ pub mod models;
 pub mod postgres;
 #[cfg(feature = "postgres")]
 pub mod postgres_queue;
+#[cfg(feature = "postgres")]
+pub mod postgres_tls;
 pub mod queue;
 pub mod results;
 pub mod scoring;

@@ -5,7 +5,6 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
 
 use crate::jobs::{Job, JobState, MetadataStore};
 use crate::storage::StoreError;
@@ -72,6 +71,21 @@ pub(crate) fn backend(action: &'static str, key: &str, e: impl std::fmt::Display
     }
 }
 
+/// An error with its causes (`error performing TLS handshake: invalid peer certificate:
+/// …`): the driver's own message names only the outermost step.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = c.source();
+    }
+    message
+}
+
 /// Job records in PostgreSQL.
 #[derive(Clone)]
 pub struct PostgresMetadataStore {
@@ -89,7 +103,8 @@ impl std::fmt::Debug for PostgresMetadataStore {
 
 impl PostgresMetadataStore {
     /// Connects to `database_url` (`postgres://user:pass@host:port/db` or the key=value
-    /// form) with up to `pool_size` connections, optionally inside `schema` (created if
+    /// form; TLS per its `sslmode` and `sslrootcert`, see [`crate::postgres_tls`]) with up
+    /// to `pool_size` connections, optionally inside `schema` (created if
     /// missing; lets several deployments or test runs share a database), and applies
     /// pending migrations.
     pub async fn connect(
@@ -97,9 +112,7 @@ impl PostgresMetadataStore {
         pool_size: usize,
         schema: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = database_url
-            .parse()
-            .map_err(|e| backend("parse", "DATABASE_URL", e))?;
+        let (mut config, tls) = crate::postgres_tls::connect_config(database_url)?;
         if let Some(schema) = schema {
             if schema.is_empty()
                 || !schema
@@ -111,9 +124,9 @@ impl PostgresMetadataStore {
                 )));
             }
             let (client, connection) = config
-                .connect(NoTls)
+                .connect(tls.clone())
                 .await
-                .map_err(|e| backend("connect", "postgres", e))?;
+                .map_err(|e| backend("connect", "postgres", with_causes(&e)))?;
             let connection = tokio::spawn(connection);
             client
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -125,7 +138,7 @@ impl PostgresMetadataStore {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -143,7 +156,21 @@ impl PostgresMetadataStore {
         self.pool
             .get()
             .await
-            .map_err(|e| backend("connect", "postgres", e))
+            .map_err(|e| backend("connect", "postgres", with_causes(&e)))
+    }
+
+    /// Whether this store's connections are encrypted (PostgreSQL's own `pg_stat_ssl`),
+    /// for the startup log and tests.
+    pub async fn encrypted(&self) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .await
+            .map_err(|e| backend("query", "pg_stat_ssl", e))?;
+        Ok(row.get(0))
     }
 
     /// Applies the migrations this database has not run yet; returns how many ran.

@@ -310,6 +310,61 @@ mod postgres {
         assert_eq!(got, want, "each message to exactly one receiver");
     }
 
+    /// TLS as libpq's `sslmode` means it, on the cluster `scripts/test` starts with
+    /// `ssl=on` and a certificate for `db.internal` signed by its own CA
+    /// (`$PYNOMALY_TEST_PG_TLS_DIR/ca.pem`; `other-ca.pem` signed nothing here).
+    #[tokio::test]
+    async fn tls_follows_libpq_sslmode() {
+        let url = std::env::var("DATABASE_URL").unwrap();
+        let dir = std::env::var("PYNOMALY_TEST_PG_TLS_DIR").expect(
+            "PYNOMALY_TEST_PG_TLS_DIR: the CA of the test cluster's certificate (scripts/test sets it)",
+        );
+        let (ca, other) = (format!("{dir}/ca.pem"), format!("{dir}/other-ca.pem"));
+        assert!(
+            url.contains("@127.0.0.1:"),
+            "the TLS test expects scripts/test's cluster: {url}"
+        );
+        let join = |u: &str, params: &str| {
+            format!("{u}{}{params}", if u.contains('?') { '&' } else { '?' })
+        };
+        let by_name = url.replace("@127.0.0.1:", "@db.internal:");
+        let encrypted = |url: String| async move {
+            let store = PostgresMetadataStore::connect(&url, 1, None).await?;
+            store.encrypted().await
+        };
+        // verify-full: chain and name (db.internal, reached at 127.0.0.1 by hostaddr).
+        let full = join(
+            &by_name,
+            &format!("hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}"),
+        );
+        assert!(encrypted(full).await.unwrap());
+        // The same certificate reached as 127.0.0.1: the name does not match.
+        let wrong_name = join(&url, &format!("sslmode=verify-full&sslrootcert={ca}"));
+        let err = encrypted(wrong_name).await.unwrap_err().to_string();
+        assert!(
+            err.contains("certificate") && err.contains("not valid for name"),
+            "{err}"
+        );
+        // verify-ca checks the chain only.
+        let chain = join(&url, &format!("sslmode=verify-ca&sslrootcert={ca}"));
+        assert!(encrypted(chain).await.unwrap());
+        // Signed by another CA: refused under every checking mode.
+        for mode in ["verify-ca", "verify-full", "require"] {
+            let untrusted = join(
+                &by_name,
+                &format!("hostaddr=127.0.0.1&sslmode={mode}&sslrootcert={other}"),
+            );
+            let err = encrypted(untrusted).await.unwrap_err().to_string();
+            assert!(
+                err.contains("UnknownIssuer") || err.contains("unknown issuer"),
+                "{mode}: {err}"
+            );
+        }
+        // require without roots encrypts without checking (libpq); disable does not encrypt.
+        assert!(encrypted(join(&url, "sslmode=require")).await.unwrap());
+        assert!(!encrypted(join(&url, "sslmode=disable")).await.unwrap());
+    }
+
     #[tokio::test]
     async fn bad_schema_names_are_refused() {
         let url = std::env::var("DATABASE_URL").unwrap();
