@@ -55,13 +55,20 @@ def _seed(random_state: Any) -> int:
     return int(random_state)
 
 
-def as_matrix(X: Any, name: str = "X") -> Tuple[np.ndarray, Optional[List[str]]]:
+def as_matrix(X: Any, name: str = "X", trained: Optional[List[str]] = None) -> Tuple[np.ndarray, Optional[List[str]]]:
     """``X`` as a float64 matrix (no copy when it already is one, in any memory order) and
-    its column names when it is a DataFrame."""
+    its column names when it is a DataFrame. Scoring a DataFrame with a model trained on
+    named columns takes those columns by name, in any order, as the service does."""
     names = None
     columns = getattr(X, "columns", None)
     if columns is not None and hasattr(X, "to_numpy"):
         names = [str(c) for c in columns]
+        if trained is not None and names != trained:
+            missing = [c for c in trained if c not in names]
+            if missing:
+                raise ValueError(f"{name} lacks the trained column(s) {missing}; it has {names}")
+            X = X[[columns[names.index(c)] for c in trained]]
+            names = list(trained)
         X = X.to_numpy(dtype=np.float64)
     try:
         matrix = np.asarray(X, dtype=np.float64)
@@ -186,8 +193,16 @@ class BaseDetector(_Estimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Raw anomaly scores of ``X`` (higher = more anomalous); never refits."""
         self._check_fitted()
-        matrix, _ = as_matrix(X)
+        matrix, _ = as_matrix(X, trained=self._trained_names())
         return self.model_.decision_function(matrix, self._threads())
+
+    def _trained_names(self) -> Optional[List[str]]:
+        """The trained columns' names, when the model was fitted on named columns."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(n) for n in names]
+        model_names = self.model_.feature_names
+        return None if model_names == [f"f{i}" for i in range(len(model_names))] else model_names
 
     def predict(self, X: Any, return_confidence: bool = False) -> Any:
         """1 for the rows scored above ``threshold_``, else 0; with ``return_confidence``
@@ -256,7 +271,7 @@ class BaseDetector(_Estimator):
         self._check_fitted()
         if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
             raise ValueError(f"top must be a positive integer, got {top!r}")
-        matrix, _ = as_matrix(X)
+        matrix, _ = as_matrix(X, trained=self._trained_names())
         return self.model_.explain(matrix, int(top), self._threads())
 
     # --- storage -----------------------------------------------------------------------

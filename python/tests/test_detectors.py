@@ -222,3 +222,17 @@ def test_the_gil_is_released_during_a_fit():
     # Had the fit held the GIL, this loop would have stalled for the whole fit.
     assert elapsed > 0.2, f"the fit was too quick ({elapsed:.3f} s) to tell"
     assert ticks > 0.3 * elapsed / 0.0011, f"{ticks} ticks in {elapsed:.2f} s"
+
+
+def test_a_dataframe_is_scored_by_column_name(breastw):
+    import pandas as pd
+
+    X, _, names = breastw
+    frame = pd.DataFrame(X, columns=names)
+    detector = ECOD().fit(frame)
+    reversed_columns = frame[names[::-1]].assign(extra=1.0)
+    np.testing.assert_array_equal(detector.decision_function(reversed_columns), detector.decision_scores_)
+    with pytest.raises(ValueError, match=r"lacks the trained column\(s\) \['f3'\]"):
+        detector.decision_function(frame.drop(columns=["f3"]))
+    # Arrays carry no names: taken as they are.
+    np.testing.assert_array_equal(detector.decision_function(X), detector.decision_scores_)
