@@ -31,12 +31,13 @@ pub enum BackendError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The backend could not be reached or prepared.
-    #[error("cannot open the {what}: {source}")]
+    #[error("cannot open the {what}: {cause}")]
     Open {
         /// What.
         what: &'static str,
-        /// Why.
-        source: StoreError,
+        /// Why. Shown in the message and not chained as a `source`, so that a printed
+        /// chain (`{:#}`) does not say it twice.
+        cause: StoreError,
     },
 }
 
@@ -122,9 +123,9 @@ async fn adapters(settings: &Settings, data_dir: &Path) -> Result<Backend, Backe
         } => {
             let metadata = PostgresMetadataStore::connect(url, 16, schema.as_deref())
                 .await
-                .map_err(|source| BackendError::Open {
+                .map_err(|cause| BackendError::Open {
                     what: "PostgreSQL job store at DATABASE_URL",
-                    source,
+                    cause,
                 })?;
             let config = match bucket.is_some() || matches!(queue, QueueChoice::Sqs(_)) {
                 true => Some(load_config().await),
