@@ -192,21 +192,20 @@ fn client_config(settings: &TlsSettings) -> Result<ClientConfig, StoreError> {
         | (TlsMode::VerifyCa, false) => Some(false),
         (TlsMode::VerifyFull, _) => Some(true),
     };
-    let verifier: Arc<dyn ServerCertVerifier> = match check {
-        None => Arc::new(AnyCertificate(provider)),
-        Some(check_name) => {
-            let webpki = WebPkiServerVerifier::builder_with_provider(
+    let chain = match check {
+        None => None,
+        Some(_) => Some(
+            WebPkiServerVerifier::builder_with_provider(
                 Arc::new(roots(settings.root_cert.as_deref())?),
-                provider,
+                Arc::clone(&provider),
             )
             .build()
-            .map_err(|e| config_error(format!("TLS roots: {e}")))?;
-            if check_name {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
-        }
+            .map_err(|e| config_error(format!("TLS roots: {e}")))?,
+        ),
+    };
+    let verifier: Arc<dyn ServerCertVerifier> = match (check, chain) {
+        (Some(true), Some(webpki)) => webpki,
+        (_, chain) => Arc::new(Lenient { chain, provider }),
     };
     Ok(builder
         .dangerous()
@@ -214,61 +213,16 @@ fn client_config(settings: &TlsSettings) -> Result<ClientConfig, StoreError> {
         .with_no_client_auth())
 }
 
-/// `prefer`/`require` without roots: encrypted, the certificate taken as it is (libpq's
-/// behaviour; handshake signatures are still checked).
+/// The checks libpq makes below `verify-full`: with `chain`, the certificate must lead to
+/// a trusted root but its host name is not compared (`verify-ca`); without, it is taken
+/// as it is (`prefer`/`require` without roots). Handshake signatures are always checked.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the host name is not compared.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -277,10 +231,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -294,7 +248,8 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -303,11 +258,14 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
